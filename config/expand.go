@@ -1,0 +1,90 @@
+package config
+
+import (
+	"regexp"
+	"strings"
+)
+
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*`)
+
+// varError is one failed reference. Env errors depend on the environment
+// (and may be deferred); the others are mistakes in the file itself.
+type varError struct {
+	msg string
+	env bool
+}
+
+// Expand replaces ${VAR}, ${VAR:-default} and ${VAR:?message} in s, and $$
+// with $. It returns the result and a message per failed reference. Values
+// from the environment are inserted as they are, never expanded again, and
+// never appear in the messages.
+func Expand(s string, env Lookup) (string, []string) {
+	out, errs := expand(s, env)
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.msg)
+	}
+	return out, msgs
+}
+
+func expand(s string, env Lookup) (string, []varError) {
+	var b strings.Builder
+	var errs []varError
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 || i == len(s)-1 {
+			b.WriteString(s)
+			return b.String(), errs
+		}
+		b.WriteString(s[:i])
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			s = s[i+2:]
+		case '{':
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				errs = append(errs, varError{msg: `malformed variable reference: "${" without a closing "}"`})
+				return b.String(), errs
+			}
+			v, err := lookup(s[i+2:i+end], env)
+			b.WriteString(v)
+			if err != nil {
+				errs = append(errs, *err)
+			}
+			s = s[i+end+1:]
+		default:
+			b.WriteByte('$')
+			s = s[i+1:]
+		}
+	}
+}
+
+// lookup resolves the inside of one ${...}.
+func lookup(ref string, env Lookup) (string, *varError) {
+	name := varName.FindString(ref)
+	op, arg := ref[len(name):], ""
+	if len(op) >= 2 {
+		op, arg = op[:2], op[2:]
+	}
+	if name == "" || (op != "" && op != ":-" && op != ":?") || strings.Contains(arg, "${") {
+		return "", &varError{msg: `malformed variable reference "${` + ref + `}" (use ${NAME}, ${NAME:-default} or ${NAME:?message})`}
+	}
+	v, ok := env(name)
+	switch {
+	case op == "" && !ok:
+		return "", &varError{msg: "variable " + name + " is not set", env: true}
+	case op == ":-" && v == "":
+		return arg, nil
+	case op == ":?" && v == "":
+		msg := "variable " + name + " is not set"
+		if ok {
+			msg = "variable " + name + " is empty"
+		}
+		if arg != "" {
+			msg += ": " + arg
+		}
+		return "", &varError{msg: msg, env: true}
+	}
+	return v, nil
+}

@@ -1,0 +1,256 @@
+// Package engine runs a declared pipeline: it lists the inputs, routes each
+// file to its type, loads it into the outputs in one transaction per file,
+// and moves it only after the commit.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/carpipe/carpipe/config"
+	"github.com/carpipe/carpipe/plugins"
+)
+
+// Options tune a run.
+type Options struct {
+	Workers int // files loaded at once; default: CPUs
+	Logger  *slog.Logger
+	Stdout  io.Writer // where outputs writing to "-" write
+	// Secret is told every secret value of the config as it is decoded,
+	// so that logs and errors can mask it.
+	Secret func(string)
+	// InputsOnly builds no output: for dry runs, which must not need a
+	// database or the variables only outputs use.
+	InputsOnly bool
+}
+
+// Engine is a pipeline built from a config.
+type Engine struct {
+	name    string
+	router  plugins.Router
+	log     *slog.Logger
+	workers int
+	stdout  io.Writer
+	secret  func(string)
+	inputs  []*input
+	ledger  plugins.Ledger
+	outs    []output // the ledger first, then the sinks
+	closers []plugins.Closer
+}
+
+type input struct {
+	name      string
+	plugin    plugins.Input
+	onSuccess action
+	onFailure action
+}
+
+type output struct {
+	name   string
+	plugin plugins.Output
+}
+
+// common holds the keys the engine reads from every input entry.
+type common struct {
+	OnSuccess string `yaml:"on_success" doc:"keep | delete | move:<folder relative to the input's root>"`
+	OnFailure string `yaml:"on_failure" doc:"keep | delete | move:<folder>"`
+}
+
+// New builds and initialises the plugins a config declares.
+func New(ctx context.Context, cfg *config.Config, reg *plugins.Registry, router plugins.Router, o Options) (*Engine, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Secret == nil {
+		o.Secret = func(string) {}
+	}
+	e := &Engine{name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
+	var errs []error
+	for _, p := range cfg.Inputs {
+		in, err := e.newInput(ctx, cfg, reg, p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.inputs = append(e.inputs, in)
+	}
+	if !o.InputsOnly {
+		errs = append(errs, e.newOutputs(ctx, cfg, reg))
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) newInput(ctx context.Context, cfg *config.Config, reg *plugins.Registry, p config.Plugin) (*input, error) {
+	spec, err := reg.Input(p.Type)
+	if err != nil {
+		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
+	}
+	var c common
+	plugin := spec.New()
+	if err := e.decode(cfg, p, plugin, &c); err != nil {
+		return nil, err
+	}
+	in := &input{name: p.Name, plugin: plugin}
+	if in.onSuccess, err = parseAction(c.OnSuccess); err == nil {
+		in.onFailure, err = parseAction(c.OnFailure)
+	}
+	if err != nil {
+		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
+	}
+	if err := e.init(ctx, plugin, p.Name); err != nil {
+		return nil, fmt.Errorf("input %s: %w", p.Name, err)
+	}
+	return in, nil
+}
+
+func (e *Engine) newOutputs(ctx context.Context, cfg *config.Config, reg *plugins.Registry) error {
+	var errs []error
+	for _, p := range cfg.Outputs {
+		spec, err := reg.Output(p.Type)
+		if err != nil {
+			errs = append(errs, config.Problems{{Pos: p.Pos, Msg: "output " + p.Name + ": " + err.Error()}})
+			continue
+		}
+		plugin := spec.New()
+		if err := e.decode(cfg, p, plugin); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if l, ok := plugin.(plugins.Ledger); ok {
+			if e.ledger != nil {
+				errs = append(errs, config.Problems{{Pos: p.Pos, Msg: fmt.Sprintf("output %s: only one database output (postgres or sqlite) may hold the ledger and the records", p.Name)}})
+				continue
+			}
+			e.ledger = l
+			e.outs = append([]output{{p.Name, plugin}}, e.outs...)
+		} else {
+			e.outs = append(e.outs, output{p.Name, plugin})
+		}
+	}
+	if len(errs) == 0 && e.ledger == nil {
+		errs = append(errs, errors.New("no database output: declare one output of type postgres or sqlite"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, o := range e.outs {
+		if err := e.init(ctx, o.plugin, o.name); err != nil {
+			return fmt.Errorf("output %s: %w", o.name, err)
+		}
+	}
+	return nil
+}
+
+// decode fills a plugin from its entry and lets it check the result.
+func (e *Engine) decode(cfg *config.Config, p config.Plugin, plugin any, more ...any) error {
+	err := cfg.Decode(p, append([]any{plugin}, more...)...)
+	for _, s := range config.Secrets(plugin) {
+		e.secret(s)
+	}
+	if err != nil {
+		return err
+	}
+	if v, ok := plugin.(plugins.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return config.Problems{{Pos: p.Pos, Msg: p.Name + ": " + err.Error()}}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) init(ctx context.Context, plugin any, name string) error {
+	if i, ok := plugin.(plugins.Initer); ok {
+		// A plugin whose Init fails cleans up after itself.
+		if err := i.Init(ctx, plugins.Env{Name: name, Logger: e.log.With("plugin", name), Stdout: e.stdout}); err != nil {
+			return err
+		}
+	}
+	if c, ok := plugin.(plugins.Closer); ok {
+		e.closers = append(e.closers, c)
+	}
+	return nil
+}
+
+// Close releases every plugin.
+func (e *Engine) Close() error {
+	var errs []error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		errs = append(errs, e.closers[i].Close())
+	}
+	e.closers = nil
+	return errors.Join(errs...)
+}
+
+// Migrate applies pending database migrations.
+func (e *Engine) Migrate(ctx context.Context) error {
+	if e.ledger == nil {
+		return errors.New("no database output")
+	}
+	return e.ledger.Migrate(ctx)
+}
+
+// action is what happens to a file after it is loaded or has failed.
+type action struct {
+	kind string // keep | delete | move
+	dir  string
+}
+
+func parseAction(s string) (action, error) {
+	switch {
+	case s == "" || s == "keep":
+		return action{kind: "keep"}, nil
+	case s == "delete":
+		return action{kind: "delete"}, nil
+	case strings.HasPrefix(s, "move:"):
+		dir, err := plugins.CleanPath(strings.TrimPrefix(s, "move:"))
+		if err != nil {
+			return action{}, fmt.Errorf("%s: %v", s, err)
+		}
+		return action{kind: "move", dir: dir}, nil
+	}
+	return action{}, fmt.Errorf("unknown action %q: want keep, delete or move:<folder>", s)
+}
+
+func (a action) String() string {
+	if a.kind == "move" {
+		return "move:" + a.dir
+	}
+	return a.kind
+}
+
+// owns reports whether a listed path lies in one of the input's action
+// folders, which hold files already dealt with.
+func (in *input) owns(p string) bool {
+	for _, a := range []action{in.onSuccess, in.onFailure} {
+		if a.kind == "move" && (p == a.dir || strings.HasPrefix(p, a.dir+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply carries out an action and returns where the file now is.
+func (in *input) apply(ctx context.Context, a action, p string) (string, error) {
+	switch a.kind {
+	case "delete":
+		return "", in.plugin.Delete(ctx, p)
+	case "move":
+		return in.plugin.Move(ctx, p, a.dir)
+	}
+	return p, nil
+}
+
+func base(p string) string { return path.Base(p) }

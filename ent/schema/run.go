@@ -1,0 +1,45 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// Run is one execution of a pipeline.
+type Run struct {
+	ent.Schema
+}
+
+// Annotations of the Run.
+func (Run) Annotations() []schema.Annotation {
+	return []schema.Annotation{entsql.Annotation{Table: "runs"}}
+}
+
+// Fields of the Run.
+func (Run) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("pipeline"),
+		field.Time("started_at").Default(time.Now).Immutable(),
+		field.Time("finished_at").Optional().Nillable(),
+		field.String("status").Default("running").Validate(oneOf("ok", "partial", "failed", "running")),
+		field.Int64("files_processed").Default(0),
+		field.Int64("files_failed").Default(0),
+		field.Int64("files_skipped").Default(0),
+		field.Int64("files_unmatched").Default(0),
+		field.Int64("records_inserted").Default(0),
+		field.Int64("records_duplicate").Default(0),
+		field.Int64("records_rejected").Default(0),
+	}
+}
+
+// Edges of the Run.
+func (Run) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("files", File.Type),
+	}
+}

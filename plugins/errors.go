@@ -1,0 +1,50 @@
+package plugins
+
+import (
+	"errors"
+	"path"
+	"strings"
+)
+
+// ErrLoaded means the file is already in the ledger.
+var ErrLoaded = errors.New("file already loaded")
+
+// ErrVanished means a listed file was gone when it was read.
+var ErrVanished = errors.New("file vanished")
+
+// CleanPath turns a path from a listing into a slash-separated path relative
+// to the input's root, refusing anything that would leave the root.
+func CleanPath(p string) (string, error) {
+	p = strings.ReplaceAll(p, "\\", "/")
+	if p == "" || strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
+		return "", errors.New("path " + quote(p) + " is not relative to the input's root")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return "", errors.New("path " + quote(p) + " escapes the input's root")
+		}
+	}
+	c := path.Clean(p)
+	if c == "." {
+		return "", errors.New("path " + quote(p) + " names the input's root")
+	}
+	return c, nil
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+// ErrFatal marks an error that ends the run, such as a lost database
+// connection, as opposed to one that only fails the file at hand.
+var ErrFatal = errors.New("fatal")
+
+// Fatal wraps err so that errors.Is(err, ErrFatal) holds.
+func Fatal(err error) error {
+	if err == nil || errors.Is(err, ErrFatal) {
+		return err
+	}
+	return fatalError{err}
+}
+
+type fatalError struct{ error }
+
+func (f fatalError) Unwrap() []error { return []error{f.error, ErrFatal} }

@@ -1,0 +1,164 @@
+// Package sqlite stores records and the file ledger in an embedded SQLite
+// file: the default that needs no database server.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/store"
+)
+
+//go:embed sample.yaml
+var sample string
+
+func init() {
+	plugins.Default.AddOutput(plugins.OutputSpec{
+		Name:   "sqlite",
+		Doc:    "Stores records and the file ledger in an embedded SQLite database file.",
+		Sample: sample,
+		New:    func() plugins.Output { return &SQLite{} },
+	})
+}
+
+// SQLite is the output's config and its open database.
+type SQLite struct {
+	Path string `yaml:"path" required:"true" carpipe:"path" doc:"the database file; created when missing"`
+
+	store.Store `yaml:"-"`
+}
+
+var (
+	_ plugins.Ledger = (*SQLite)(nil)
+	_ plugins.Initer = (*SQLite)(nil)
+	_ plugins.Closer = (*SQLite)(nil)
+)
+
+// DSN is the modernc connection string carpipe uses for a database file.
+func DSN(path string) string {
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Init opens (and creates) the database file.
+func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
+	if dir := filepath.Dir(s.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	db, err := sql.Open("sqlite", DSN(s.Path))
+	if err != nil {
+		return err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("opening %s: %w", s.Path, err)
+	}
+	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Fatal: fatal, Serial: true, Log: env.Logger}
+	s.Store.Open()
+	return nil
+}
+
+// fatal: a full disk, a read-only or corrupt file ends the run; anything
+// else is the file's own fault.
+func fatal(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone)
+}
+
+// rows is how many records one INSERT carries: SQLite's cost is per
+// statement, and 5 columns x 200 stays far below its variable limit.
+const rows = 200
+
+type loader struct {
+	tx       *sql.Tx
+	fileType string
+	fileID   int
+	full     *sql.Stmt
+	inserted int64
+	now      time.Time
+}
+
+func newLoader(_ context.Context, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
+	return &loader{tx: tx, fileType: fileType, fileID: fileID, now: time.Now().UTC()}, nil
+}
+
+func insert(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO records (file_type, record_key, event_time, payload, file_id, created_at) VALUES ")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?)")
+	}
+	b.WriteString(" ON CONFLICT (file_type, record_key) DO NOTHING")
+	return b.String()
+}
+
+func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
+	args := make([]any, 0, 6*rows)
+	for len(recs) > 0 {
+		n := min(len(recs), rows)
+		args = args[:0]
+		for _, r := range recs[:n] {
+			var ts any
+			if r.EventTime != nil {
+				ts = *r.EventTime
+			}
+			args = append(args, l.fileType, r.Key, ts, string(r.Payload), l.fileID, l.now)
+		}
+		var res sql.Result
+		var err error
+		if n == rows {
+			if l.full == nil {
+				if l.full, err = l.tx.PrepareContext(ctx, insert(rows)); err != nil {
+					return err
+				}
+			}
+			res, err = l.full.ExecContext(ctx, args...)
+		} else {
+			res, err = l.tx.ExecContext(ctx, insert(n), args...)
+		}
+		if err != nil {
+			return err
+		}
+		k, _ := res.RowsAffected()
+		l.inserted += k
+		recs = recs[n:]
+	}
+	return nil
+}
+
+func (l *loader) Merge(context.Context) (int64, error) {
+	if l.full != nil {
+		l.full.Close()
+	}
+	return l.inserted, nil
+}

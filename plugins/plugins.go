@@ -1,0 +1,150 @@
+// Package plugins holds the contracts between the engine and its input and
+// output plugins, and the registry that maps a config "type" to a plugin.
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// File is one entry of an input's listing. Path is slash-separated and
+// relative to the input's root; it never escapes it (see CleanPath).
+type File struct {
+	Path    string
+	Size    int64
+	ModTime time.Time
+}
+
+// Input is a source of files. Listing and reading must not change anything;
+// only Move and Delete do, and the engine calls them after a commit.
+type Input interface {
+	List(ctx context.Context) ([]File, error)
+	Open(ctx context.Context, path string) (io.ReadCloser, error)
+	// Move puts path into folder dir (relative to the root) and returns the
+	// new path. It never overwrites a different file: it picks a free name.
+	Move(ctx context.Context, path, dir string) (string, error)
+	Delete(ctx context.Context, path string) error
+}
+
+// FileInfo describes a file being loaded.
+type FileInfo struct {
+	Run      int64
+	Input    string
+	Path     string
+	FileType string
+	Size     int64
+	SHA256   string
+	Time     *time.Time
+}
+
+// Record is one valid record.
+type Record struct {
+	Index     int
+	Key       string // canonical key, readable text
+	EventTime *time.Time
+	Payload   json.RawMessage // compact JSON
+}
+
+// FieldError is one reason a record is invalid. Pointer is relative to the
+// record ("" is the record itself).
+type FieldError struct {
+	Pointer string `json:"pointer"`
+	Message string `json:"message"`
+}
+
+// Reject is an invalid record kept under on_invalid_record: skip_record.
+type Reject struct {
+	Index   int
+	Pointer string // the record's JSON Pointer inside the file
+	Errors  []FieldError
+	Payload []byte
+}
+
+// Batch is a bounded slice of a file's records; a file arrives as many.
+type Batch struct {
+	Records []Record
+	Rejects []Reject
+}
+
+// Counts is what a committed file did to the store.
+type Counts struct {
+	Inserted  int64
+	Duplicate int64
+	Rejected  int64
+}
+
+// Output receives files. Everything added to a FileTx lands on Commit or not
+// at all.
+type Output interface {
+	Begin(ctx context.Context, f FileInfo) (FileTx, error)
+}
+
+// FileTx is one file's transaction.
+type FileTx interface {
+	Add(ctx context.Context, b Batch) error
+	// Commit returns ErrLoaded when another writer committed the same file
+	// first; nothing of this transaction lands then.
+	Commit(ctx context.Context) (Counts, error)
+	Rollback() error
+}
+
+// Ledger is implemented by the one output that stores records and remembers
+// which files it has loaded.
+type Ledger interface {
+	Output
+	Migrate(ctx context.Context) error
+	StartRun(ctx context.Context, pipeline string) (int64, error)
+	// Lookup returns the ledger status of a file ("" when unknown).
+	Lookup(ctx context.Context, input, path, sha256 string) (string, error)
+	Fail(ctx context.Context, f FileInfo, reason string) error
+	FinishRun(ctx context.Context, r RunSummary) error
+}
+
+// RunSummary is what a run did.
+type RunSummary struct {
+	ID               int64
+	Pipeline         string
+	Started          time.Time
+	Finished         time.Time
+	Status           string // ok | partial | failed
+	FilesProcessed   int64
+	FilesFailed      int64
+	FilesSkipped     int64
+	FilesUnmatched   int64
+	RecordsInserted  int64
+	RecordsDuplicate int64
+	RecordsRejected  int64
+}
+
+// Ledger statuses.
+const (
+	StatusProcessed = "processed"
+	StatusFailed    = "failed"
+)
+
+// Env is what a plugin gets from the engine at Init.
+type Env struct {
+	Name   string // the name given in the config
+	Logger *slog.Logger
+	Stdout io.Writer // the command's standard output
+}
+
+// Initer is implemented by plugins that check their config or open
+// connections before use.
+type Initer interface {
+	Init(ctx context.Context, env Env) error
+}
+
+// Validator is implemented by plugins that check their config without
+// touching anything outside the process; its errors are config errors.
+type Validator interface {
+	Validate() error
+}
+
+// Closer is implemented by plugins holding resources.
+type Closer interface {
+	Close() error
+}

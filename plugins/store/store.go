@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+
+	"github.com/carpipe/carpipe/ent"
+	"github.com/carpipe/carpipe/ent/file"
+	entschema "github.com/carpipe/carpipe/ent/schema"
+	"github.com/carpipe/carpipe/plugins"
+)
+
+// Loader is the dialect's way of moving records in bulk. A Loader lives
+// for one file transaction.
+type Loader interface {
+	// Add stages a batch of the file's records.
+	Add(ctx context.Context, recs []plugins.Record) error
+	// Merge inserts what was staged, skipping keys already stored, and
+	// returns how many rows it inserted.
+	Merge(ctx context.Context) (int64, error)
+}
+
+// NewLoader starts a Loader inside tx for the records of one file.
+type NewLoader func(ctx context.Context, tx *sql.Tx, fileType string, fileID int) (Loader, error)
+
+// Store is the ledger and the records in one SQL database, behind Ent.
+type Store struct {
+	DB      *sql.DB
+	Dialect string
+	Loader  NewLoader
+	// Fatal tells a lost database from a bad file.
+	Fatal func(error) bool
+	// Serial makes file transactions take turns, for SQLite's single
+	// writer: waiting in Go beats SQLite's busy-retry sleeps.
+	Serial bool
+	Log    *slog.Logger
+
+	client *ent.Client
+	write  sync.Mutex
+}
+
+var _ plugins.Ledger = (*Store)(nil)
+
+// Open prepares the Ent client; the caller has opened DB.
+func (s *Store) Open() {
+	s.client = ent.NewClient(ent.Driver(entsql.OpenDB(s.Dialect, s.DB)))
+}
+
+// Client is the Ent client.
+func (s *Store) Client() *ent.Client { return s.client }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if s.DB == nil {
+		return nil
+	}
+	return s.DB.Close()
+}
+
+func (s *Store) wrap(err error) error {
+	if err != nil && s.Fatal(err) {
+		return plugins.Fatal(err)
+	}
+	return err
+}
+
+// Migrate applies the embedded migrations.
+func (s *Store) Migrate(ctx context.Context) error {
+	n, v, err := Migrate(ctx, s.DB, s.Dialect)
+	if err != nil {
+		return plugins.Fatal(fmt.Errorf("migrating the database: %w", err))
+	}
+	if n > 0 {
+		s.Log.Info("database migrated", "applied", n, "version", v)
+	}
+	return nil
+}
+
+// StartRun records a new run.
+func (s *Store) StartRun(ctx context.Context, pipeline string) (int64, error) {
+	r, err := s.client.Run.Create().SetPipeline(pipeline).SetStartedAt(time.Now()).SetStatus("running").Save(ctx)
+	if err != nil {
+		return 0, plugins.Fatal(fmt.Errorf("recording the run: %w", err))
+	}
+	return int64(r.ID), nil
+}
+
+// FinishRun records what a run did.
+func (s *Store) FinishRun(ctx context.Context, r plugins.RunSummary) error {
+	err := s.client.Run.UpdateOneID(int(r.ID)).
+		SetFinishedAt(r.Finished).SetStatus(r.Status).
+		SetFilesProcessed(r.FilesProcessed).SetFilesFailed(r.FilesFailed).
+		SetFilesSkipped(r.FilesSkipped).SetFilesUnmatched(r.FilesUnmatched).
+		SetRecordsInserted(r.RecordsInserted).SetRecordsDuplicate(r.RecordsDuplicate).
+		SetRecordsRejected(r.RecordsRejected).Exec(ctx)
+	if err != nil {
+		return plugins.Fatal(fmt.Errorf("recording the run: %w", err))
+	}
+	return nil
+}
+
+// Lookup returns a file's ledger status, "" when it has none.
+func (s *Store) Lookup(ctx context.Context, input, path, sum string) (string, error) {
+	f, err := s.client.File.Query().Where(file.Input(input), file.Path(path), file.Sha256(sum)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", plugins.Fatal(fmt.Errorf("reading the ledger: %w", err))
+	}
+	return f.Status, nil
+}
+
+// Fail records a failed file with its reason.
+func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) error {
+	if s.Serial {
+		s.write.Lock()
+		defer s.write.Unlock()
+	}
+	err := s.inTx(ctx, func(c *ent.Client) error {
+		old, err := c.File.Query().Where(file.Input(f.Input), file.Path(f.Path), file.Sha256(f.SHA256)).Only(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(f.Path).
+				SetFileType(f.FileType).SetSize(f.Size).SetSha256(f.SHA256).SetNillableFileTime(f.Time).
+				SetStatus(plugins.StatusFailed).SetError(reason).SetProcessedAt(time.Now()).Exec(ctx)
+		case err != nil:
+			return err
+		case old.Status == plugins.StatusProcessed:
+			return nil // a concurrent run loaded it
+		}
+		return old.Update().SetRunID(int(f.Run)).SetFileType(f.FileType).SetError(reason).
+			SetProcessedAt(time.Now()).Exec(ctx)
+	})
+	if err != nil {
+		return plugins.Fatal(fmt.Errorf("recording a failed file: %w", err))
+	}
+	return nil
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(*ent.Client) error) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(s.txClient(tx)); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) txClient(tx *sql.Tx) *ent.Client {
+	return ent.NewClient(ent.Driver(inTx{entsql.NewDriver(s.Dialect, entsql.Conn{ExecQuerier: tx})}))
+}
+
+// inTx runs Ent inside a transaction the store owns, which the bulk
+// loaders share: Ent's own nested transactions become no-ops.
+type inTx struct{ d *entsql.Driver }
+
+func (t inTx) Exec(ctx context.Context, q string, args, v any) error {
+	return t.d.Exec(ctx, q, args, v)
+}
+func (t inTx) Query(ctx context.Context, q string, args, v any) error {
+	return t.d.Query(ctx, q, args, v)
+}
+func (t inTx) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(t), nil }
+func (t inTx) Close() error                           { return nil }
+func (t inTx) Dialect() string                        { return t.d.Dialect() }
+
+// Begin opens a file's transaction and claims its ledger row, which is
+// what makes a file load once even when two runs race for it.
+func (s *Store) Begin(ctx context.Context, f plugins.FileInfo) (plugins.FileTx, error) {
+	if s.Serial {
+		s.write.Lock()
+	}
+	t := &fileTx{s: s, info: f}
+	if err := t.begin(ctx); err != nil {
+		t.Rollback()
+		return nil, err
+	}
+	return t, nil
+}
+
+type fileTx struct {
+	s       *Store
+	info    plugins.FileInfo
+	tx      *sql.Tx
+	client  *ent.Client
+	id      int
+	loader  Loader
+	total   int64
+	rejects int64
+	done    bool
+}
+
+func (t *fileTx) begin(ctx context.Context) error {
+	s := t.s
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(err)
+	}
+	t.tx, t.client = tx, s.txClient(tx)
+	q := t.client.File.Query().Where(file.Input(t.info.Input), file.Path(t.info.Path), file.Sha256(t.info.SHA256))
+	if s.Dialect == dialect.Postgres {
+		q = q.ForUpdate()
+	}
+	old, err := q.Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		row, err := t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
+			SetPath(t.info.Path).SetFileType(t.info.FileType).SetSize(t.info.Size).
+			SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
+			SetStatus(plugins.StatusProcessed).SetProcessedAt(time.Now()).Save(ctx)
+		if ent.IsConstraintError(err) {
+			return plugins.ErrLoaded
+		}
+		if err != nil {
+			return s.wrap(err)
+		}
+		t.id = row.ID
+	case err != nil:
+		return s.wrap(err)
+	case old.Status == plugins.StatusProcessed:
+		return plugins.ErrLoaded
+	default: // failed before: this attempt takes its row over
+		err := old.Update().SetRunID(int(t.info.Run)).SetFileType(t.info.FileType).SetSize(t.info.Size).
+			SetNillableFileTime(t.info.Time).SetStatus(plugins.StatusProcessed).SetError("").
+			SetProcessedAt(time.Now()).Exec(ctx)
+		if err != nil {
+			return s.wrap(err)
+		}
+		t.id = old.ID
+	}
+	t.loader, err = s.Loader(ctx, tx, t.info.FileType, t.id)
+	return s.wrap(err)
+}
+
+func (t *fileTx) Add(ctx context.Context, b plugins.Batch) error {
+	if len(b.Records) > 0 {
+		if err := t.loader.Add(ctx, b.Records); err != nil {
+			return t.s.wrap(err)
+		}
+		t.total += int64(len(b.Records))
+	}
+	if len(b.Rejects) == 0 {
+		return nil
+	}
+	bulk := make([]*ent.RejectCreate, len(b.Rejects))
+	for i, r := range b.Rejects {
+		errs := make([]entschema.FieldError, len(r.Errors))
+		for j, e := range r.Errors {
+			errs[j] = entschema.FieldError(e)
+		}
+		bulk[i] = t.client.Reject.Create().SetFileID(t.id).SetRecordIndex(r.Index).
+			SetErrors(errs).SetPayload(string(r.Payload))
+	}
+	if err := t.client.Reject.CreateBulk(bulk...).Exec(ctx); err != nil {
+		return t.s.wrap(err)
+	}
+	t.rejects += int64(len(b.Rejects))
+	return nil
+}
+
+func (t *fileTx) Commit(ctx context.Context) (plugins.Counts, error) {
+	inserted, err := t.loader.Merge(ctx)
+	if err != nil {
+		return plugins.Counts{}, t.s.wrap(err)
+	}
+	c := plugins.Counts{Inserted: inserted, Duplicate: t.total - inserted, Rejected: t.rejects}
+	err = t.client.File.UpdateOneID(t.id).SetRecordsTotal(t.total + t.rejects).
+		SetRecordsInserted(c.Inserted).SetRecordsDuplicate(c.Duplicate).
+		SetRecordsRejected(c.Rejected).Exec(ctx)
+	if err == nil {
+		err = t.tx.Commit()
+	}
+	if err != nil {
+		t.Rollback()
+		return plugins.Counts{}, t.s.wrap(err)
+	}
+	t.finish()
+	return c, nil
+}
+
+func (t *fileTx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	var err error
+	if t.tx != nil {
+		err = t.tx.Rollback()
+		if errors.Is(err, sql.ErrTxDone) {
+			err = nil
+		}
+	}
+	t.finish()
+	return err
+}
+
+func (t *fileTx) finish() {
+	if !t.done && t.s.Serial {
+		t.s.write.Unlock()
+	}
+	t.done = true
+}
