@@ -378,3 +378,24 @@ outputs:
 		t.Errorf("with variables set: %+v, %v", set, err)
 	}
 }
+
+// TestShippedConfigs keeps the configs that ship next to this package valid.
+func TestShippedConfigs(t *testing.T) {
+	c, err := Load("demo.yaml", noEnv)
+	if err != nil {
+		t.Fatalf("demo.yaml: %v", err)
+	}
+	if len(c.Inputs) != 1 || len(c.Outputs) != 1 || len(c.Inputs[0].Unset)+len(c.Outputs[0].Unset) != 0 {
+		t.Errorf("demo.yaml: inputs %+v, outputs %+v", c.Inputs, c.Outputs)
+	}
+
+	// Without its environment the production config still loads; the
+	// unset variables wait for a command that needs the output.
+	c, err = Load("pipeline.yaml", noEnv)
+	if err != nil {
+		t.Fatalf("pipeline.yaml: %v", err)
+	}
+	if len(c.Inputs[0].Unset) != 0 || len(c.Outputs[0].Unset) != 4 {
+		t.Errorf("pipeline.yaml: unset %v / %v; want none for the input, 4 for the output", c.Inputs[0].Unset, c.Outputs[0].Unset)
+	}
+}

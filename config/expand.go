@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"regexp"
 	"strings"
 )
@@ -17,8 +18,11 @@ type varError struct {
 // Expand replaces ${VAR}, ${VAR:-default} and ${VAR:?message} in s, and $$
 // with $. It returns the result and a message per failed reference. Values
 // from the environment are inserted as they are, never expanded again, and
-// never appear in the messages.
+// never appear in the messages. A nil env means os.LookupEnv.
 func Expand(s string, env Lookup) (string, []string) {
+	if env == nil {
+		env = os.LookupEnv
+	}
 	out, errs := expand(s, env)
 	var msgs []string
 	for _, e := range errs {

@@ -23,7 +23,7 @@ import (
 // them: a file that vanishes after listing, one that cannot be read, a
 // crash right before a move.
 type flaky struct {
-	dir.Dir `yaml:",inline"`
+	dir.Dir  `yaml:",inline"`
 	mu       sync.Mutex
 	vanish   string
 	unread   string
