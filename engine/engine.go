@@ -38,6 +38,7 @@ type Engine struct {
 	workers int
 	stdout  io.Writer
 	secret  func(string)
+	lenient map[config.Pos]bool // entries with unset variables, when linting
 	inputs  []*input
 	ledger  plugins.Ledger
 	outs    []output // the ledger first, then the sinks
@@ -64,6 +65,49 @@ type common struct {
 
 // New builds and initialises the plugins a config declares.
 func New(ctx context.Context, cfg *config.Config, reg *plugins.Registry, router plugins.Router, o Options) (*Engine, error) {
+	e := build(cfg, reg, router, o)
+	errs := e.decodeAll(cfg, reg, !o.InputsOnly)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, in := range e.inputs {
+		errs = append(errs, e.init(ctx, in.plugin, "input", in.name))
+	}
+	for _, out := range e.outs {
+		errs = append(errs, e.init(ctx, out.plugin, "output", out.name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Lint checks every plugin entry of a config without opening anything:
+// each decodes strictly and passes its plugin's Validate. Unset variables
+// come back apart, since only the command that needs an entry fails on them.
+func Lint(cfg *config.Config, reg *plugins.Registry) (err error, unset config.Problems) {
+	c := *cfg
+	e := build(&c, reg, nil, Options{})
+	e.lenient = map[config.Pos]bool{}
+	strip := func(ps []config.Plugin) []config.Plugin {
+		out := make([]config.Plugin, len(ps))
+		for i, p := range ps {
+			if len(p.Unset) > 0 {
+				// Its values are incomplete: Validate would only echo that.
+				e.lenient[p.Pos] = true
+			}
+			unset = append(unset, p.Unset...)
+			p.Unset = nil
+			out[i] = p
+		}
+		return out
+	}
+	c.Inputs, c.Outputs = strip(cfg.Inputs), strip(cfg.Outputs)
+	return errors.Join(e.decodeAll(&c, reg, true)...), unset
+}
+
+func build(cfg *config.Config, reg *plugins.Registry, router plugins.Router, o Options) *Engine {
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
 	}
@@ -73,27 +117,27 @@ func New(ctx context.Context, cfg *config.Config, reg *plugins.Registry, router 
 	if o.Secret == nil {
 		o.Secret = func(string) {}
 	}
-	e := &Engine{name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
+	return &Engine{name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
+}
+
+// decodeAll builds every plugin from its entry, reporting every problem.
+func (e *Engine) decodeAll(cfg *config.Config, reg *plugins.Registry, outputs bool) []error {
 	var errs []error
 	for _, p := range cfg.Inputs {
-		in, err := e.newInput(ctx, cfg, reg, p)
+		in, err := e.newInput(cfg, reg, p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		e.inputs = append(e.inputs, in)
 	}
-	if !o.InputsOnly {
-		errs = append(errs, e.newOutputs(ctx, cfg, reg))
+	if outputs {
+		errs = append(errs, e.newOutputs(cfg, reg))
 	}
-	if err := errors.Join(errs...); err != nil {
-		e.Close()
-		return nil, err
-	}
-	return e, nil
+	return errs
 }
 
-func (e *Engine) newInput(ctx context.Context, cfg *config.Config, reg *plugins.Registry, p config.Plugin) (*input, error) {
+func (e *Engine) newInput(cfg *config.Config, reg *plugins.Registry, p config.Plugin) (*input, error) {
 	spec, err := reg.Input(p.Type)
 	if err != nil {
 		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
@@ -110,13 +154,10 @@ func (e *Engine) newInput(ctx context.Context, cfg *config.Config, reg *plugins.
 	if err != nil {
 		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
 	}
-	if err := e.init(ctx, plugin, p.Name); err != nil {
-		return nil, fmt.Errorf("input %s: %w", p.Name, err)
-	}
 	return in, nil
 }
 
-func (e *Engine) newOutputs(ctx context.Context, cfg *config.Config, reg *plugins.Registry) error {
+func (e *Engine) newOutputs(cfg *config.Config, reg *plugins.Registry) error {
 	var errs []error
 	for _, p := range cfg.Outputs {
 		spec, err := reg.Output(p.Type)
@@ -141,17 +182,9 @@ func (e *Engine) newOutputs(ctx context.Context, cfg *config.Config, reg *plugin
 		}
 	}
 	if len(errs) == 0 && e.ledger == nil {
-		errs = append(errs, errors.New("no database output: declare one output of type postgres or sqlite"))
+		errs = append(errs, config.Problems{{Pos: config.Pos{File: cfg.Path}, Msg: "no database output: declare one output of type postgres or sqlite"}})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for _, o := range e.outs {
-		if err := e.init(ctx, o.plugin, o.name); err != nil {
-			return fmt.Errorf("output %s: %w", o.name, err)
-		}
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // decode fills a plugin from its entry and lets it check the result.
@@ -163,7 +196,7 @@ func (e *Engine) decode(cfg *config.Config, p config.Plugin, plugin any, more ..
 	if err != nil {
 		return err
 	}
-	if v, ok := plugin.(plugins.Validator); ok {
+	if v, ok := plugin.(plugins.Validator); ok && !e.lenient[p.Pos] {
 		if err := v.Validate(); err != nil {
 			return config.Problems{{Pos: p.Pos, Msg: p.Name + ": " + err.Error()}}
 		}
@@ -171,11 +204,11 @@ func (e *Engine) decode(cfg *config.Config, p config.Plugin, plugin any, more ..
 	return nil
 }
 
-func (e *Engine) init(ctx context.Context, plugin any, name string) error {
+func (e *Engine) init(ctx context.Context, plugin any, kind, name string) error {
 	if i, ok := plugin.(plugins.Initer); ok {
 		// A plugin whose Init fails cleans up after itself.
 		if err := i.Init(ctx, plugins.Env{Name: name, Logger: e.log.With("plugin", name), Stdout: e.stdout}); err != nil {
-			return err
+			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
 	}
 	if c, ok := plugin.(plugins.Closer); ok {

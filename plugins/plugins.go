@@ -59,6 +59,9 @@ type FieldError struct {
 type Reject struct {
 	Index   int
 	Pointer string // the record's JSON Pointer inside the file
+	// Offset is where the record starts in the file, in bytes; it may point
+	// at the comma and white space before the record.
+	Offset  int64
 	Errors  []FieldError
 	Payload []byte
 }

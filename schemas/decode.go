@@ -56,6 +56,7 @@ func (t *Type) Decode(ctx context.Context, open plugins.Opener, fn func(plugins.
 type chunk struct {
 	first int
 	raws  []json.RawMessage
+	offs  []int64 // where each raw record starts in the file
 	out   chan plugins.Batch
 }
 
@@ -147,6 +148,7 @@ func (t *Type) split(ctx context.Context, dec *json.Decoder, ur *utf8Reader, wor
 			return err
 		}
 		c.raws = append(c.raws, raw)
+		c.offs = append(c.offs, start+ur.bom)
 		n++
 		if len(c.raws) == t.batch && !flush() {
 			return ctx.Err()
@@ -446,3 +448,6 @@ func invalidAt(b []byte) int {
 	}
 	return -1
 }
+
+// Position is the error's line and column, for reports.
+func (e *SyntaxError) Position() (int, int) { return e.Line, e.Col }

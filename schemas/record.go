@@ -31,6 +31,7 @@ func (t *Type) check(c *chunk) plugins.Batch {
 			b.Rejects = append(b.Rejects, plugins.Reject{
 				Index:   idx,
 				Pointer: t.Records + "/" + strconv.Itoa(idx),
+				Offset:  c.offs[i],
 				Errors:  errs,
 				Payload: raw,
 			})

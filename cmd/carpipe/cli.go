@@ -40,6 +40,9 @@ func init() {
 	commands = []command{
 		{"run", "-c FILE", "load every new file of the pipeline once", runCmd},
 		{"migrate", "-c FILE", "apply pending database migrations", migrateCmd},
+		{"validate", "[-c FILE | --schemas DIR] [PATH...]", "check files as run would, writing nothing", validateCmd},
+		{"check", "-c FILE [--sample NAME]...", "lint a config without connecting anywhere", checkCmd},
+		{"schemas", "[-c FILE | --schemas DIR]", "list the file types", schemasCmd},
 		{"version", "", "print the version", versionCmd},
 		{"help", "", "show this help", helpCmd},
 	}
@@ -180,9 +183,9 @@ func (c *cli) fail(err error) {
 	fmt.Fprintf(c.stderr, "carpipe: %v\n", err)
 }
 
-// code picks the exit code for an error: config problems are the user's to
-// fix (2), anything else is fatal (1).
-func code(err error) int {
+// errCode picks the exit code for an error: config problems are the user's
+// to fix (2), anything else is fatal (1).
+func errCode(err error) int {
 	var ps config.Problems
 	if errors.As(err, &ps) {
 		return exitUsage

@@ -43,7 +43,6 @@ func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
 	return e, 0, true
 }
 
-func errCode(err error) int { return code(err) }
 
 func runCmd(c *cli, args []string) int {
 	f := c.flags("run", true)

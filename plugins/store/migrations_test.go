@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 	"github.com/carpipe/carpipe/plugins/plugintest"
 )
 
-var update = flag.Bool("update", false, "write what the migrations miss as the next migration file of each dialect")
+var update = plugintest.Update
 
 var dialects = []string{dialect.Postgres, dialect.SQLite}
 
