@@ -43,7 +43,6 @@ func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
 	return e, 0, true
 }
 
-
 func runCmd(c *cli, args []string) int {
 	f := c.flags("run", true)
 	workers := f.Int("workers", 0, "files loaded at once (default: number of CPUs)")

@@ -86,7 +86,9 @@ func checkWellFormed(t *testing.T, format, out string) {
 			t.Errorf("json output: %v", err)
 		}
 	case "junit":
-		var doc struct{ Tests int `xml:"tests,attr"` }
+		var doc struct {
+			Tests int `xml:"tests,attr"`
+		}
 		if err := xml.Unmarshal([]byte(out), &doc); err != nil || doc.Tests == 0 {
 			t.Errorf("junit output: %v", err)
 		}
