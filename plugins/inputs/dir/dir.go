@@ -116,14 +116,17 @@ func (d *Dir) Open(_ context.Context, p string) (io.ReadCloser, error) {
 // Move links the file under a free name in dir and then unlinks the
 // original, so that a file already there is never overwritten.
 func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
-	src, err := d.abs(p)
+	p, err := plugins.CleanPath(p)
 	if err != nil {
 		return "", err
 	}
-	destDir, err := d.abs(dir)
-	if err != nil {
+	if dir, err = plugins.CleanPath(dir); err != nil {
 		return "", err
 	}
+	if path.Dir(p) == dir {
+		return p, nil // already there
+	}
+	src, destDir := filepath.Join(d.Path, filepath.FromSlash(p)), filepath.Join(d.Path, filepath.FromSlash(dir))
 	if err := os.MkdirAll(destDir, 0o755); err != nil {
 		return "", err
 	}
@@ -137,7 +140,11 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 		dst := filepath.Join(destDir, cand)
 		err := os.Link(src, dst)
 		if errors.Is(err, fs.ErrExist) {
-			if same(src, dst) { // an earlier move stopped half-way
+			if same(src, dst) {
+				if sameEntry(src, dst) { // dir is a link back to the file's folder
+					return p, nil
+				}
+				// An earlier move stopped half-way.
 				return path.Join(dir, cand), os.Remove(src)
 			}
 			continue
@@ -186,4 +193,11 @@ func same(a, b string) bool {
 	}
 	sb, err := os.Stat(b)
 	return err == nil && os.SameFile(sa, sb)
+}
+
+// sameEntry reports whether two paths name one directory entry.
+func sameEntry(a, b string) bool {
+	da, err1 := filepath.EvalSymlinks(filepath.Dir(a))
+	db, err2 := filepath.EvalSymlinks(filepath.Dir(b))
+	return err1 == nil && err2 == nil && da == db && filepath.Base(a) == filepath.Base(b)
 }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Run writes --files files of --records records, half of each car type.
+func Run(args []string, stdout, stderr io.Writer) int {
+	f := flag.NewFlagSet("carpipe-gen", flag.ContinueOnError)
+	f.SetOutput(stderr)
+	out := f.String("out", "bench-data", "folder to write to")
+	files := f.Int("files", 200, "number of files")
+	records := f.Int("records", 5000, "records per file")
+	dup := f.Float64("dup", 0.01, "fraction of records repeating an earlier key")
+	bad := f.Float64("bad", 0, "fraction of invalid records")
+	seed := f.Uint64("seed", 1, "random seed; the same seed writes the same bytes")
+	csvPath := f.String("csv", "", "also write the unique valid records, flattened for psql \\copy into records, to this file")
+	if err := f.Parse(args); err != nil {
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	g := &gen{rnd: rand.New(rand.NewPCG(*seed, 0x636172)), dup: *dup, bad: *bad, seen: map[string]bool{}}
+	if *csvPath != "" {
+		cf, err := os.Create(*csvPath)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		defer cf.Close()
+		g.csv = bufio.NewWriterSize(cf, 1<<20)
+		defer g.csv.Flush()
+	}
+	var n int
+	for i := 0; i < *files; i++ {
+		kind := kinds[i%2]
+		name := fmt.Sprintf("%s_%d.json", kind.prefix, 1600000000+i*60)
+		if err := g.file(filepath.Join(*out, name), kind, *records); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		n += *records
+	}
+	fmt.Fprintf(stdout, "wrote %d files, %d records, %d unique valid, to %s\n", *files, n, g.unique, *out)
+	return 0
+}
+
+type kind struct {
+	prefix, array, timeField string
+}
+
+var kinds = []kind{
+	{"objects_detection", "objects_detection_events", "detection_time"},
+	{"vehicles_status", "vehicle_status", "report_time"},
+}
+
+type gen struct {
+	rnd    *rand.Rand
+	dup    float64
+	bad    float64
+	clock  int64
+	keys   []string // recent (vehicle, time) pairs, per run, for duplicates
+	seen   map[string]bool
+	unique int
+	csv    *bufio.Writer
+}
+
+var objects = []string{"pedestrian", "car", "bicycle", "sign", "truck", "animal"}
+var statuses = []string{"driving", "parked", "charging", "idle", "error"}
+
+func (g *gen) file(path string, k kind, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintf(w, "{\"%s\": [\n", k.array)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			w.WriteString(",\n")
+		}
+		vehicle, ts := g.key(k)
+		w.WriteString(g.record(k, vehicle, ts))
+	}
+	w.WriteString("\n]}\n")
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// key picks a fresh (vehicle, time), or with probability dup an earlier one.
+func (g *gen) key(k kind) (string, string) {
+	if len(g.keys) > 0 && g.rnd.Float64() < g.dup {
+		p := g.keys[g.rnd.IntN(len(g.keys))]
+		return p[:16], p[16:]
+	}
+	g.clock += 1 + g.rnd.Int64N(3)
+	vehicle := fmt.Sprintf("%016x", g.rnd.Uint64()%5000)
+	ts := time.Unix(1600000000+g.clock, int64(g.rnd.IntN(1000))*1e6).UTC().Format("2006-01-02T15:04:05.000Z")
+	if len(g.keys) < 10000 {
+		g.keys = append(g.keys, vehicle+ts)
+	} else {
+		g.keys[g.rnd.IntN(len(g.keys))] = vehicle + ts
+	}
+	return vehicle, ts
+}
+
+func (g *gen) record(k kind, vehicle, ts string) string {
+	invalid := g.bad > 0 && g.rnd.Float64() < g.bad
+	var rec, payload string
+	if k.prefix == "objects_detection" {
+		value := strconv.Itoa(g.rnd.IntN(20))
+		if invalid {
+			value = `"many"`
+		}
+		obj := objects[g.rnd.IntN(len(objects))]
+		rec = fmt.Sprintf(`{"vehicle_id": "%s", "detection_time": "%s", "object_type": "%s", "object_value": %s, "detections": [{"object_type": "%s", "object_value": %d}]}`,
+			vehicle, ts, obj, value, obj, g.rnd.IntN(5))
+	} else {
+		status := `"` + statuses[g.rnd.IntN(len(statuses))] + `"`
+		if invalid {
+			status = "42"
+		}
+		rec = fmt.Sprintf(`{"vehicle_id": "%s", "report_time": "%s", "status": %s}`, vehicle, ts, status)
+	}
+	payload = rec
+	if g.csv != nil && !invalid {
+		key := fmt.Sprintf(`["%s","%s000Z"]`, vehicle, ts[:len(ts)-1])
+		id := k.prefix + key
+		if !g.seen[id] {
+			g.seen[id] = true
+			g.unique++
+			fmt.Fprintf(g.csv, "%s,%s,%s,%s\n", k.prefix, csvQuote(key), ts, csvQuote(payload))
+		}
+	} else if !invalid {
+		g.unique++ // approximate without the csv's exact set
+	}
+	return rec
+}
+
+func csvQuote(s string) string {
+	out := make([]byte, 0, len(s)+8)
+	out = append(out, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			out = append(out, '"')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '"'))
+}

@@ -1,0 +1,280 @@
+//go:build unix
+
+// Unix only: the tests make a FIFO and rely on hard links.
+
+package dir_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/inputs/dir"
+	"github.com/carpipe/carpipe/plugins/plugintest"
+)
+
+func TestConformance(t *testing.T) {
+	var root string // of the latest New; the suite runs one subtest at a time
+	plugintest.Input(t, plugintest.InputHarness{
+		New: func(t *testing.T) plugins.Input {
+			root = newRoot(t)
+			return initDir(t, &dir.Dir{Path: root})
+		},
+		Put: func(t *testing.T, p string, data []byte, mtime time.Time) {
+			put(t, root, p, data, mtime)
+		},
+		Get: func(t *testing.T, p string) ([]byte, bool) {
+			data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data, true
+		},
+		Remove: func(t *testing.T, p string) {
+			if err := os.Remove(filepath.Join(root, filepath.FromSlash(p))); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
+
+// newRoot returns an empty folder "in" whose parent also holds a file "x",
+// the target of the suite's "../x" and "a/../../x"; at the end of the test it
+// checks that nothing outside the root changed.
+func newRoot(t *testing.T) string {
+	t.Helper()
+	base := t.TempDir()
+	root := filepath.Join(base, "in")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	canary := filepath.Join(base, "x")
+	if err := os.WriteFile(canary, []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if data, err := os.ReadFile(canary); err != nil || string(data) != "outside" {
+			t.Errorf("the file next to the root: %q, %v; want it untouched", data, err)
+		}
+		if got := names(t, base); !slices.Equal(got, []string{"in", "x"}) {
+			t.Errorf("next to the root: %v; want only [in x]", got)
+		}
+	})
+	return root
+}
+
+func initDir(t *testing.T, d *dir.Dir) *dir.Dir {
+	t.Helper()
+	if err := d.Init(t.Context(), plugins.Env{Name: "in"}); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	return d
+}
+
+func put(t *testing.T, root, p string, data []byte, mtime time.Time) {
+	t.Helper()
+	a := filepath.Join(root, filepath.FromSlash(p))
+	if err := os.MkdirAll(filepath.Dir(a), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(a, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// names lists a folder's entries, sorted.
+func names(t *testing.T, folder string) []string {
+	t.Helper()
+	es, err := os.ReadDir(folder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// listed returns the listing's paths, sorted, failing on a duplicate.
+func listed(t *testing.T, d *dir.Dir) []string {
+	t.Helper()
+	files, err := d.List(t.Context())
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Path)
+	}
+	slices.Sort(out)
+	if c := slices.Compact(slices.Clone(out)); len(c) != len(out) {
+		t.Errorf("List has duplicates: %v", out)
+	}
+	return out
+}
+
+var mtime = time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func TestRecursive(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"top.json", "sub/a.json", "sub/deeper/b.json", "sub/.partial.json", ".hidden/c.json", "sub/.hidden/d.json"} {
+		put(t, root, p, []byte(p), mtime)
+	}
+	d := initDir(t, &dir.Dir{Path: root, Recursive: true})
+	want := []string{"sub/a.json", "sub/deeper/b.json", "top.json"}
+	if got := listed(t, d); !slices.Equal(got, want) {
+		t.Errorf("recursive List = %v; want %v", got, want)
+	}
+	// The slash paths it lists are the ones Open takes.
+	rc, err := d.Open(t.Context(), "sub/deeper/b.json")
+	if err != nil {
+		t.Fatalf("Open of a listed path: %v", err)
+	}
+	rc.Close()
+}
+
+func TestSkipsSymlinksAndFifos(t *testing.T) {
+	root := t.TempDir()
+	put(t, root, "real.json", []byte("{}"), mtime)
+	put(t, root, "sub/s.json", []byte("{}"), mtime)
+	if err := os.Symlink("real.json", filepath.Join(root, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	// A linked folder is not followed either, even when recursive.
+	if err := os.Symlink("sub", filepath.Join(root, "linkdir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "pipe.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range []bool{false, true} {
+		want := []string{"real.json"}
+		if rec {
+			want = []string{"real.json", "sub/s.json"}
+		}
+		d := initDir(t, &dir.Dir{Path: root, Recursive: rec})
+		if got := listed(t, d); !slices.Equal(got, want) {
+			t.Errorf("recursive=%v: List = %v; want %v", rec, got, want)
+		}
+	}
+}
+
+func TestInit(t *testing.T) {
+	base := t.TempDir()
+	file := filepath.Join(base, "file.json")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(base, "missing"), file} {
+		if err := (&dir.Dir{Path: p}).Init(t.Context(), plugins.Env{Name: "in"}); err == nil {
+			t.Errorf("Init with path %s succeeded; want an error", p)
+		}
+	}
+	if err := (&dir.Dir{Path: base}).Init(t.Context(), plugins.Env{Name: "in"}); err != nil {
+		t.Errorf("Init with a folder: %v", err)
+	}
+}
+
+func TestModTime(t *testing.T) {
+	root := t.TempDir()
+	put(t, root, "a.json", []byte("{}"), mtime)
+	files, err := initDir(t, &dir.Dir{Path: root}).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || !files[0].ModTime.Equal(mtime) || files[0].Size != 2 {
+		t.Errorf("List = %+v; want a.json, size 2, modified %v", files, mtime)
+	}
+}
+
+// TestMoveFreeNames pins the documented naming: -1, -2, … before the extension.
+func TestMoveFreeNames(t *testing.T) {
+	root := t.TempDir()
+	d := initDir(t, &dir.Dir{Path: root})
+	put(t, root, "processed/r.json", []byte("0"), mtime)
+	for _, want := range []string{"processed/r-1.json", "processed/r-2.json"} {
+		put(t, root, "r.json", []byte(want), mtime)
+		got, err := d.Move(t.Context(), "r.json", "processed")
+		if err != nil || got != want {
+			t.Errorf("Move = %q, %v; want %q", got, err, want)
+		}
+	}
+	if got := names(t, filepath.Join(root, "processed")); !slices.Equal(got, []string{"r-1.json", "r-2.json", "r.json"}) {
+		t.Errorf("processed/ holds %v", got)
+	}
+}
+
+// A crash between the hard link and the unlink leaves the file under both
+// names; moving it again must finish the move, not make a second copy.
+func TestMoveHealsInterruptedMove(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		taken bool // processed/x.json already holds a different file
+		want  string
+	}{
+		{"free name", false, "processed/x.json"},
+		{"after a taken name", true, "processed/x-1.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			d := initDir(t, &dir.Dir{Path: root})
+			put(t, root, "x.json", []byte("payload"), mtime)
+			wantNames := []string{filepath.Base(tc.want)}
+			if tc.taken {
+				put(t, root, "processed/x.json", []byte("other"), mtime)
+				wantNames = []string{"x-1.json", "x.json"}
+			}
+			link := filepath.Join(root, filepath.FromSlash(tc.want))
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(filepath.Join(root, "x.json"), link); err != nil {
+				t.Fatal(err)
+			}
+
+			got, err := d.Move(t.Context(), "x.json", "processed")
+			if err != nil || got != tc.want {
+				t.Fatalf("Move = %q, %v; want %q", got, err, tc.want)
+			}
+			if got := names(t, filepath.Join(root, "processed")); !slices.Equal(got, wantNames) {
+				t.Errorf("processed/ holds %v; want %v", got, wantNames)
+			}
+			if data, err := os.ReadFile(link); err != nil || string(data) != "payload" {
+				t.Errorf("%s: %q, %v; want the payload", tc.want, data, err)
+			}
+			if _, err := os.Lstat(filepath.Join(root, "x.json")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the original is still there (Lstat: %v)", err)
+			}
+		})
+	}
+}
+
+// TestMoveIntoLinkToRoot: a move folder that links back to the root must
+// not be mistaken for a half-done move, which would delete the file.
+func TestMoveIntoLinkToRoot(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.json"), []byte("x"), 0o644)
+	if err := os.Symlink(".", filepath.Join(root, "processed")); err != nil {
+		t.Fatal(err)
+	}
+	d := &dir.Dir{Path: root}
+	if _, err := d.Move(t.Context(), "a.json", "processed"); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "a.json")); err != nil || string(data) != "x" {
+		t.Fatalf("file lost: %v", err)
+	}
+}
