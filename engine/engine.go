@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"path"
 	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/plugins"
@@ -48,6 +50,8 @@ type Engine struct {
 type input struct {
 	name      string
 	plugin    plugins.Input
+	minAge    time.Duration
+	maxSize   int64 // 0: no limit
 	onSuccess action
 	onFailure action
 }
@@ -59,8 +63,10 @@ type output struct {
 
 // common holds the keys the engine reads from every input entry.
 type common struct {
-	OnSuccess string `yaml:"on_success" doc:"keep | delete | move:<folder relative to the input's root>"`
-	OnFailure string `yaml:"on_failure" doc:"keep | delete | move:<folder>"`
+	OnSuccess string        `yaml:"on_success" doc:"keep | delete | move:<folder relative to the input's root>"`
+	OnFailure string        `yaml:"on_failure" doc:"keep | delete | move:<folder>"`
+	MinAge    time.Duration `yaml:"min_age" doc:"leave files modified less than this long ago (still being uploaded), e.g. 30s"`
+	MaxSize   string        `yaml:"max_file_size" doc:"fail larger files with a clear reason, e.g. 2GiB; default no limit"`
 }
 
 // New builds and initialises the plugins a config declares.
@@ -147,9 +153,15 @@ func (e *Engine) newInput(cfg *config.Config, reg *plugins.Registry, p config.Pl
 	if err := e.decode(cfg, p, plugin, &c); err != nil {
 		return nil, err
 	}
-	in := &input{name: p.Name, plugin: plugin}
+	in := &input{name: p.Name, plugin: plugin, minAge: c.MinAge}
 	if in.onSuccess, err = parseAction(c.OnSuccess); err == nil {
 		in.onFailure, err = parseAction(c.OnFailure)
+	}
+	if err == nil && c.MinAge < 0 {
+		err = errors.New("min_age must not be negative")
+	}
+	if err == nil {
+		in.maxSize, err = parseSize(c.MaxSize)
 	}
 	if err != nil {
 		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
@@ -287,3 +299,24 @@ func (in *input) apply(ctx context.Context, a action, p string) (string, error) 
 }
 
 func base(p string) string { return path.Base(p) }
+
+var units = map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+
+// parseSize reads "1048576", "512MiB" or "2GB"; "" is no limit.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	mult, ok := units[unit]
+	if err != nil || !ok || f <= 0 {
+		return 0, fmt.Errorf("max_file_size %q: want a positive size such as 1048576, 512MiB or 2GB", s)
+	}
+	return int64(f * float64(mult)), nil
+}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/engine"
@@ -151,7 +154,8 @@ func TestVanishedAndUnreadable(t *testing.T) {
 		in.vanish = "vehicles_status_1600000000.json"
 		in.unread = "vehicles_status_1600000001.json"
 	})
-	if s.FilesFailed != 2 || s.FilesProcessed != 1 || s.Status != "partial" {
+	// Vanished: someone else took it, so skipped, not failed.
+	if s.FilesFailed != 1 || s.FilesSkipped != 1 || s.FilesProcessed != 1 || s.Status != "partial" {
 		t.Fatalf("%+v", s)
 	}
 	if !f.exists("failed/vehicles_status_1600000001.json") || !f.exists("done/vehicles_status_1600000002.json") {
@@ -211,4 +215,47 @@ inputs:
 outputs:
   - {name: db, type: sqlite, path: %q}
 `, f.inbox, filepath.Join(filepath.Dir(f.inbox), "db.sqlite"))
+}
+
+func TestMinAgeAndMaxSize(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Inputs[0].Node.Content = append(f.cfg.Inputs[0].Node.Content, scalar("min_age"), scalar("1h"), scalar("max_file_size"), scalar("100B"))
+	f.write("vehicles_status_1600000000.json", status(1))
+	old := time.Now().Add(-2 * time.Hour)
+	f.write("vehicles_status_1600000001.json", status(2))
+	os.Chtimes(filepath.Join(f.inbox, "vehicles_status_1600000001.json"), old, old)
+	big := `{"vehicle_status":[` + strings.Repeat(`{"vehicle_id":"x","report_time":"2020-01-01T00:00:00Z","status":"ok"},`, 3) + `{"vehicle_id":"y","report_time":"2020-01-01T00:00:00Z","status":"ok"}]}`
+	f.write("vehicles_status_1600000002.json", big)
+	os.Chtimes(filepath.Join(f.inbox, "vehicles_status_1600000002.json"), old, old)
+	s := f.run(nil)
+	if s.FilesProcessed != 1 || s.FilesFailed != 1 || s.RecordsInserted != 1 {
+		t.Fatalf("%+v", s)
+	}
+	if !f.exists("vehicles_status_1600000000.json") {
+		t.Fatal("a file younger than min_age was touched")
+	}
+	if !f.exists("failed/vehicles_status_1600000002.json") {
+		t.Fatal("the file over max_file_size was not failed")
+	}
+}
+
+func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v} }
+
+func TestBadCommonKeys(t *testing.T) {
+	for _, kv := range [][2]string{{"max_file_size", "lots"}, {"min_age", "-1s"}, {"on_success", "move:../out"}, {"on_failure", "shred"}} {
+		f := newFixture(t)
+		n := f.cfg.Inputs[0].Node
+		for i := 0; i < len(n.Content); i += 2 {
+			if n.Content[i].Value == kv[0] {
+				n.Content = append(n.Content[:i], n.Content[i+2:]...)
+				break
+			}
+		}
+		n.Content = append(n.Content, scalar(kv[0]), scalar(kv[1]))
+		_, err := engine.New(context.Background(), f.cfg, f.reg, f.router, engine.Options{})
+		var ps config.Problems
+		if !errors.As(err, &ps) {
+			t.Errorf("%s: %s gave %v, want a config problem", kv[0], kv[1], err)
+		}
+	}
 }

@@ -30,6 +30,7 @@ type job struct {
 // list lists every input and routes each file. Unmatched files are counted
 // and left alone.
 func (e *Engine) list(ctx context.Context) (jobs []job, unmatched int64, err error) {
+	now := time.Now()
 	for _, in := range e.inputs {
 		files, err := in.plugin.List(ctx)
 		if err != nil {
@@ -37,6 +38,10 @@ func (e *Engine) list(ctx context.Context) (jobs []job, unmatched int64, err err
 		}
 		for _, f := range files {
 			if in.owns(f.Path) {
+				continue
+			}
+			if in.minAge > 0 && !f.ModTime.IsZero() && now.Sub(f.ModTime) < in.minAge {
+				e.log.Debug("file too recent; left for a later run", "input", in.name, "path", f.Path)
 				continue
 			}
 			typ, ts, err := e.router.Route(base(f.Path))
@@ -176,11 +181,19 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	info := plugins.FileInfo{Run: run, Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(), Time: j.time}
 	open := func() (io.ReadCloser, error) { return j.in.plugin.Open(ctx, j.file.Path) }
 
+	if j.in.maxSize > 0 && j.file.Size > j.in.maxSize {
+		info.Size = j.file.Size
+		return e.fail(ctx, j, info, log, fmt.Errorf("file is %d bytes, over max_file_size (%d bytes)", j.file.Size, j.in.maxSize))
+	}
 	size, sum, err := digest(open)
-	if err != nil {
-		if ctx.Err() != nil {
-			return result{}
-		}
+	switch {
+	case ctx.Err() != nil:
+		return result{}
+	case errors.Is(err, plugins.ErrVanished):
+		// Another process took it (a replica, the uploader): not a failure.
+		log.Warn("file vanished before it was read; skipped")
+		return result{status: "skipped"}
+	case err != nil:
 		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err))
 	}
 	info.Size, info.SHA256 = size, sum
@@ -226,9 +239,7 @@ func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log int
 		return result{fatal: err}
 	}
 	e.log.Warn("file failed", "input", j.in.name, "path", j.file.Path, "reason", reason)
-	if !errors.Is(cause, plugins.ErrVanished) {
-		e.act(ctx, j, j.in.onFailure, e.log.With("input", j.in.name, "path", j.file.Path))
-	}
+	e.act(ctx, j, j.in.onFailure, e.log.With("input", j.in.name, "path", j.file.Path))
 	return result{status: plugins.StatusFailed}
 }
 

@@ -102,16 +102,16 @@ func TestDSNSSLMode(t *testing.T) {
 func TestDSNErrors(t *testing.T) {
 	const url = "postgres://u@db.example.com/d?sslmode=verify-full"
 	for name, p := range map[string]*Postgres{
-		"dsn and host":     &Postgres{DSN: url, Host: "h"},
-		"dsn and user":     &Postgres{DSN: url, User: "u"},
-		"dsn and password": &Postgres{DSN: url, Password: "p"},
-		"dsn and database": &Postgres{DSN: url, Database: "d"},
-		"dsn and port":     &Postgres{DSN: url, Port: 5433},
-		"dsn and sslmode":  &Postgres{DSN: url, SSLMode: "disable"},
-		"no host":          &Postgres{Database: "d"},
-		"no database":      &Postgres{Host: "h"},
-		"bad sslmode":      &Postgres{Host: "h", Database: "d", SSLMode: "verify_full"},
-		"sslmode typo":     &Postgres{Host: "h", Database: "d", SSLMode: "true"},
+		"dsn and host":     {DSN: url, Host: "h"},
+		"dsn and user":     {DSN: url, User: "u"},
+		"dsn and password": {DSN: url, Password: "p"},
+		"dsn and database": {DSN: url, Database: "d"},
+		"dsn and port":     {DSN: url, Port: 5433},
+		"dsn and sslmode":  {DSN: url, SSLMode: "disable"},
+		"no host":          {Database: "d"},
+		"no database":      {Host: "h"},
+		"bad sslmode":      {Host: "h", Database: "d", SSLMode: "verify_full"},
+		"sslmode typo":     {Host: "h", Database: "d", SSLMode: "true"},
 	} {
 		if dsn, _, err := p.dsn(); err == nil {
 			t.Errorf("%s: dsn() = %q, nil; want an error (a field given next to dsn would be silently ignored)", name, dsn)
