@@ -18,7 +18,7 @@ import (
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/plugins/inputs/dir"
-	_ "github.com/carpipe/carpipe/plugins/outputs/sqlite"
+	"github.com/carpipe/carpipe/plugins/outputs/sqlite"
 	"github.com/carpipe/carpipe/schemas"
 )
 
@@ -257,5 +257,51 @@ func TestBadCommonKeys(t *testing.T) {
 		if !errors.As(err, &ps) {
 			t.Errorf("%s: %s gave %v, want a config problem", kv[0], kv[1], err)
 		}
+	}
+}
+
+// conflicted is the real SQLite output whose first commits fail the way a
+// Postgres deadlock does.
+type conflicted struct {
+	sqlite.SQLite `yaml:",inline"`
+	fails         int
+}
+
+func (c *conflicted) Begin(ctx context.Context, f plugins.FileInfo) (plugins.FileTx, error) {
+	tx, err := c.SQLite.Begin(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return &conflictTx{FileTx: tx, c: c}, nil
+}
+
+type conflictTx struct {
+	plugins.FileTx
+	c *conflicted
+}
+
+func (t *conflictTx) Commit(ctx context.Context) (plugins.Counts, error) {
+	if t.c.fails > 0 {
+		t.c.fails--
+		t.FileTx.Rollback()
+		return plugins.Counts{}, plugins.Retry(errors.New("pq: deadlock detected (40P01)"))
+	}
+	return t.FileTx.Commit(ctx)
+}
+
+func TestRetryAfterConflict(t *testing.T) {
+	f := newFixture(t)
+	db := &conflicted{fails: 2}
+	reg := plugins.NewRegistry()
+	reg.AddInput(plugins.InputSpec{Name: "flaky", New: func() plugins.Input { f.input = &flaky{}; return f.input }})
+	reg.AddOutput(plugins.OutputSpec{Name: "sqlite", New: func() plugins.Output { return db }})
+	f.reg = reg
+	f.write("vehicles_status_1600000000.json", status(1))
+	s := f.run(nil)
+	if s.FilesProcessed != 1 || s.FilesFailed != 0 || s.RecordsInserted != 1 || db.fails != 0 {
+		t.Fatalf("%+v, %d failures left", s, db.fails)
+	}
+	if !f.exists("done/vehicles_status_1600000000.json") {
+		t.Fatal("file not moved after the retried commit")
 	}
 }

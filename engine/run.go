@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
@@ -210,6 +211,15 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	}
 
 	counts, err := e.load(ctx, j, info, open)
+	for try := 1; errors.Is(err, plugins.ErrRetry) && try <= retries; try++ {
+		log.Warn("file rolled back by a conflict with another writer; trying again", "try", try, "error", err.Error())
+		select {
+		case <-time.After(backoff(try)):
+		case <-ctx.Done():
+			return result{fatal: ctx.Err()}
+		}
+		counts, err = e.load(ctx, j, info, open)
+	}
 	switch {
 	case errors.Is(err, plugins.ErrLoaded):
 		e.act(ctx, j, j.in.onSuccess, log)
@@ -253,6 +263,16 @@ func (e *Engine) act(ctx context.Context, j job, a action, log interface{ Error(
 }
 
 var errChanged = errors.New("file changed while it was read")
+
+// retries is how often a file rolled back by a conflict is tried again.
+const retries = 5
+
+// backoff grows 4-fold from 50ms, with jitter so two writers that
+// collided do not collide again.
+func backoff(try int) time.Duration {
+	d := 50 * time.Millisecond << (2 * (try - 1))
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
 
 // load streams the file into every output's transaction and commits the
 // ledger's first: its commit is the one that counts.

@@ -48,3 +48,19 @@ func Fatal(err error) error {
 type fatalError struct{ error }
 
 func (f fatalError) Unwrap() []error { return []error{f.error, ErrFatal} }
+
+// ErrRetry marks an error after which the same file may load if tried
+// again, such as a deadlock or serialization failure between writers.
+var ErrRetry = errors.New("retry")
+
+// Retry wraps err so that errors.Is(err, ErrRetry) holds.
+func Retry(err error) error {
+	if err == nil || errors.Is(err, ErrRetry) {
+		return err
+	}
+	return retryError{err}
+}
+
+type retryError struct{ error }
+
+func (r retryError) Unwrap() []error { return []error{r.error, ErrRetry} }

@@ -38,6 +38,9 @@ type Store struct {
 	Loader  NewLoader
 	// Fatal tells a lost database from a bad file.
 	Fatal func(error) bool
+	// Retry tells a conflict between writers (deadlock, serialization
+	// failure), after which the file's transaction may be tried again.
+	Retry func(error) bool
 	// Serial makes file transactions take turns, for SQLite's single
 	// writer: waiting in Go beats SQLite's busy-retry sleeps.
 	Serial bool
@@ -66,8 +69,12 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) wrap(err error) error {
-	if err != nil && s.Fatal(err) {
+	switch {
+	case err == nil:
+	case s.Fatal(err):
 		return plugins.Fatal(err)
+	case s.Retry != nil && s.Retry(err):
+		return plugins.Retry(err)
 	}
 	return err
 }

@@ -79,7 +79,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), p.Password))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Fatal: fatal, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Fatal: fatal, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }
@@ -140,6 +140,13 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// retry: a deadlock or serialization failure rolls the file back, and it
+// loads when tried again.
+func retry(err error) bool {
+	var pe *pq.Error
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // fatal tells a lost or refusing server, which ends the run, from an error
