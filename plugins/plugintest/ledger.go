@@ -538,10 +538,10 @@ func ledgerDuplicates(t *testing.T, f *fixture) {
 	}
 	defer tx.Rollback()
 	ins := f.q("INSERT INTO records (file_type, record_key, payload, file_id, created_at) VALUES (?, ?, ?, ?, ?)")
-	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "fresh", `{}`, idOne, time.Now()); err != nil {
+	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "fresh", `{}`, idOne, time.Now().UTC()); err != nil {
 		t.Fatalf("inserting a fresh key by hand: %v", err)
 	}
-	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "a", `{}`, idOne, time.Now()); err == nil {
+	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "a", `{}`, idOne, time.Now().UTC()); err == nil {
 		t.Fatal("the database accepted a second record with key a: records has no unique (file_type, record_key) index")
 	}
 }
@@ -632,7 +632,7 @@ func ledgerLarge(t *testing.T, f *fixture) {
 			batches = append(batches, b)
 		}
 
-		// A rolled-back attempt first: it must leave nothing staged behind.
+		// A rolled-back attempt first: the real load must not see its rows.
 		tx := f.mustBegin(t, info)
 		for _, b := range batches {
 			if err := tx.Add(f.ctx, b); err != nil {
@@ -730,7 +730,7 @@ func ledgerLoaded(t *testing.T, f *fixture) {
 	for i := range 2 {
 		tx, err := f.begin(t, info)
 		if !errors.Is(err, plugins.ErrLoaded) {
-			t.Fatalf("Begin #%d of a loaded file: tx %v, err %v; want ErrLoaded", i+1, tx, err)
+			t.Fatalf("Begin #%d of a loaded file: got a transaction: %v, err %v; want ErrLoaded", i+1, tx != nil, err)
 		}
 		if errors.Is(err, plugins.ErrFatal) {
 			t.Errorf("Begin of a loaded file: %v is fatal; it must only skip the file", err)

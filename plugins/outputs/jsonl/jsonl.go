@@ -103,7 +103,7 @@ func (t *tx) Add(_ context.Context, b plugins.Batch) error {
 	for _, r := range b.Records {
 		l := line{FileType: t.info.FileType, Input: t.info.Input, Path: t.info.Path, Index: r.Index, Key: r.Key, Record: r.Payload}
 		if r.EventTime != nil {
-			l.EventTime = r.EventTime.Format("2006-01-02T15:04:05.000000Z")
+			l.EventTime = r.EventTime.UTC().Format("2006-01-02T15:04:05.000000Z")
 		}
 		data, err := json.Marshal(l)
 		if err != nil {

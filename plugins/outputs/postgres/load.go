@@ -18,7 +18,8 @@ const direct = 1000
 // loader buffers a small file and sends it in one INSERT; past direct
 // records it switches to COPY, so memory stays flat and big files load at
 // COPY speed. Either way rows are merged in key order: two files sharing
-// keys then lock them in the same order and cannot deadlock.
+// keys then lock them in the same order and cannot deadlock. Within a key,
+// file order: the first copy of a repeated record is the one kept.
 type loader struct {
 	tx       *sql.Tx
 	fileType string
@@ -38,20 +39,20 @@ func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
 	}
 	if !l.staged {
 		_, err := l.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS carpipe_stage
-			(record_key text, event_time timestamptz, payload text) ON COMMIT DELETE ROWS`)
+			(record_key text, event_time timestamptz, payload text, ord int) ON COMMIT DELETE ROWS`)
 		if err != nil {
 			return err
 		}
 		l.staged = true
 		recs, l.buf = append(l.buf, recs...), nil
 	}
-	stmt, err := l.tx.PrepareContext(ctx, pq.CopyIn("carpipe_stage", "record_key", "event_time", "payload"))
+	stmt, err := l.tx.PrepareContext(ctx, pq.CopyIn("carpipe_stage", "record_key", "event_time", "payload", "ord"))
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for _, r := range recs {
-		if _, err := stmt.ExecContext(ctx, r.Key, eventTime(r.EventTime), string(r.Payload)); err != nil {
+		if _, err := stmt.ExecContext(ctx, r.Key, eventTime(r.EventTime), string(r.Payload), r.Index); err != nil {
 			return err
 		}
 	}
@@ -71,7 +72,7 @@ func (l *loader) Merge(ctx context.Context) (int64, error) {
 	var err error
 	if l.staged {
 		res, err = l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-			SELECT $1, record_key, event_time, payload::jsonb, $2 FROM carpipe_stage ORDER BY record_key
+			SELECT $1, record_key, event_time, payload::jsonb, $2 FROM carpipe_stage ORDER BY record_key, ord
 			ON CONFLICT (file_type, record_key) DO NOTHING`, l.fileType, l.fileID)
 	} else if len(l.buf) > 0 {
 		keys := make([]string, len(l.buf))
@@ -84,8 +85,8 @@ func (l *loader) Merge(ctx context.Context) (int64, error) {
 			}
 		}
 		res, err = l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-			SELECT $1, k, t, p::jsonb, $2 FROM unnest($3::text[], $4::timestamptz[], $5::text[]) AS u(k, t, p)
-			ORDER BY k ON CONFLICT (file_type, record_key) DO NOTHING`,
+			SELECT $1, k, t, p::jsonb, $2 FROM unnest($3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY AS u(k, t, p, o)
+			ORDER BY k, o ON CONFLICT (file_type, record_key) DO NOTHING`,
 			l.fileType, l.fileID, pq.Array(keys), pq.GenericArray{A: times}, pq.Array(payloads))
 	} else {
 		return 0, nil

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -67,9 +68,10 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 	if err != nil {
 		return err
 	}
+	secrets := p.secrets()
 	conn, err := pq.NewConnector(dsn)
 	if err != nil {
-		return fmt.Errorf("postgres connection settings: %s", mask(err.Error(), p.Password))
+		return fmt.Errorf("postgres connection settings: %s", mask(err.Error(), secrets...))
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxIdleConns(8)
@@ -77,25 +79,43 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), p.Password))
+		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), secrets...))
 	}
 	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Fatal: fatal, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }
 
-func mask(s, secret string) string {
-	if secret == "" {
-		return s
+// secrets are the strings no message may show: the password, the whole
+// dsn, and the password inside it.
+func (p *Postgres) secrets() []string {
+	out := []string{p.DSN, p.Password}
+	if u, err := url.Parse(p.DSN); err == nil && u.User != nil {
+		pw, _ := u.User.Password()
+		out = append(out, pw, url.QueryEscape(pw))
 	}
-	return strings.ReplaceAll(s, secret, "***")
+	for _, f := range strings.Fields(p.DSN) {
+		if v, ok := strings.CutPrefix(f, "password="); ok {
+			out = append(out, strings.Trim(v, "'"))
+		}
+	}
+	return out
+}
+
+func mask(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "***")
+		}
+	}
+	return s
 }
 
 // dsn builds a libpq key=value string and a password-free description.
 func (p *Postgres) dsn() (dsn, where string, err error) {
 	if p.DSN != "" {
-		if p.Host != "" || p.User != "" || p.Password != "" || p.Database != "" {
-			return "", "", errors.New("give either dsn or host/user/password/database, not both")
+		if p.Host != "" || p.User != "" || p.Password != "" || p.Database != "" || p.Port != 0 || p.SSLMode != "" {
+			return "", "", errors.New("give either dsn or host/port/user/password/database/sslmode, not both")
 		}
 		return p.DSN, "(from dsn)", nil
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,26 +168,40 @@ func TestInitHidesDSNPassword(t *testing.T) {
 	}
 }
 
-// TestInitFields connects with fields, not a DSN, and a password that needs
-// quoting: the local server trusts loopback, so this proves the string parses.
+// TestInitFields connects with fields, not a DSN, as a role whose password
+// needs quoting: on a server that checks passwords this proves the quoting.
 func TestInitFields(t *testing.T) {
-	u, err := url.Parse(plugintest.PostgresDSN(t))
-	if err != nil || u.Scheme != "postgres" {
-		t.Fatalf("plugintest.PostgresDSN is not a postgres:// URL: %v", err)
+	dsn := plugintest.PostgresDSN(t)
+	cfg, err := pq.NewConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
 	}
-	port, _ := strconv.Atoi(u.Port())
-	p := &Postgres{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: `a'b\c d`,
-		Database: strings.TrimPrefix(u.Path, "/"), ConnectTimeout: 5 * time.Second}
+	admin, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	const pw = `a'b\c d"e`
+	role := "carpipe_q_" + strings.ToLower(rand.Text()[:10])
+	if _, err := admin.ExecContext(t.Context(), "CREATE ROLE "+role+" LOGIN PASSWORD "+pq.QuoteLiteral(pw)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP ROLE " + role); err != nil {
+			t.Errorf("dropping role %s: %v", role, err)
+		}
+	})
+	p := &Postgres{Host: cfg.Host, Port: int(cfg.Port), User: role, Password: pw, Database: cfg.Database, ConnectTimeout: 5 * time.Second}
 	if err := p.Init(t.Context(), env); err != nil {
 		t.Fatalf("Init with fields: %v", err)
 	}
 	defer p.Close()
-	var db, app string
-	if err := p.DB.QueryRowContext(t.Context(), "SELECT current_database(), current_setting('application_name')").Scan(&db, &app); err != nil {
+	var db, user, app string
+	if err := p.DB.QueryRowContext(t.Context(), "SELECT current_database(), current_user, current_setting('application_name')").Scan(&db, &user, &app); err != nil {
 		t.Fatal(err)
 	}
-	if db != p.Database || app != "carpipe" {
-		t.Errorf("connected to %q as application %q, want %q, carpipe", db, app, p.Database)
+	if db != p.Database || user != role || app != "carpipe" {
+		t.Errorf("connected to %q as %q, application %q; want %q, %q, carpipe", db, user, app, p.Database, role)
 	}
 }
 

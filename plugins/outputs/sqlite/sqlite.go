@@ -54,6 +54,11 @@ func DSN(path string) string {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	// Times round-trip only in SQLite's own format: the driver's default
+	// (Go's String) cannot be read back for some zones.
+	q.Set("_time_format", "sqlite")
+	// SQLite decodes %HH in a URI path; ? and # would end it.
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + path + "?" + q.Encode()
 }
 

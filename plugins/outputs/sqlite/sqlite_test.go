@@ -67,8 +67,8 @@ func TestPathIsTaken(t *testing.T) {
 				t.Fatalf("Init and Migrate of %s: %v", path, err)
 			}
 			var made []string
-			filepath.WalkDir(dir, func(p string, d os.DirEntry, _ error) error {
-				if !d.IsDir() {
+			filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
 					made = append(made, strings.TrimPrefix(p, dir))
 				}
 				return nil
