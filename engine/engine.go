@@ -24,6 +24,9 @@ type Options struct {
 	Workers int // files loaded at once; default: CPUs
 	Logger  *slog.Logger
 	Stdout  io.Writer // where outputs writing to "-" write
+	// Events, when set, is told what happens to every file as it happens:
+	// for progress displays and metrics. It must not block.
+	Events func(Event)
 	// Secret is told every secret value of the config as it is decoded,
 	// so that logs and errors can mask it.
 	Secret func(string)
@@ -40,6 +43,7 @@ type Engine struct {
 	workers int
 	stdout  io.Writer
 	secret  func(string)
+	events  func(Event)
 	lenient map[config.Pos]bool // entries with unset variables, when linting
 	inputs  []*input
 	ledger  plugins.Ledger
@@ -123,7 +127,10 @@ func build(cfg *config.Config, reg *plugins.Registry, router plugins.Router, o O
 	if o.Secret == nil {
 		o.Secret = func(string) {}
 	}
-	return &Engine{name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
+	if o.Events == nil {
+		o.Events = func(Event) {}
+	}
+	return &Engine{events: o.Events, name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
 }
 
 // decodeAll builds every plugin from its entry, reporting every problem.

@@ -20,6 +20,20 @@ import (
 // Summary is what a run did.
 type Summary = plugins.RunSummary
 
+// Event is what the engine tells Options.Events.
+type Event struct {
+	Kind     string // "listed": Total files are about to load; "file": one is done
+	Total    int
+	Input    string
+	Path     string
+	FileType string
+	Status   string // processed | failed | skipped
+	Reason   string // why it failed or was skipped
+	Bytes    int64
+	Counts   plugins.Counts
+	Duration time.Duration
+}
+
 // job is one matched file.
 type job struct {
 	in   *input
@@ -121,6 +135,7 @@ func (e *Engine) run(ctx context.Context, s *Summary) error {
 	if err != nil {
 		return err
 	}
+	e.events(Event{Kind: "listed", Total: len(jobs)})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	work := make(chan job)
@@ -131,7 +146,12 @@ func (e *Engine) run(ctx context.Context, s *Summary) error {
 		go func() {
 			defer wg.Done()
 			for j := range work {
+				start := time.Now()
 				r := e.file(ctx, s.ID, j)
+				if r.fatal == nil && r.status != "" {
+					e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
+						Status: r.status, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: time.Since(start)})
+				}
 				mu.Lock()
 				r.addTo(s)
 				mu.Unlock()
@@ -157,6 +177,7 @@ feed:
 // result is what happened to one file.
 type result struct {
 	status string // processed | failed | skipped
+	reason string
 	counts plugins.Counts
 	fatal  error
 }
@@ -250,7 +271,7 @@ func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log int
 	}
 	e.log.Warn("file failed", "input", j.in.name, "path", j.file.Path, "reason", reason)
 	e.act(ctx, j, j.in.onFailure, e.log.With("input", j.in.name, "path", j.file.Path))
-	return result{status: plugins.StatusFailed}
+	return result{status: plugins.StatusFailed, reason: reason}
 }
 
 func (e *Engine) act(ctx context.Context, j job, a action, log interface{ Error(string, ...any) }) {

@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/carpipe/carpipe/ent/claim"
 	"github.com/carpipe/carpipe/ent/file"
 	"github.com/carpipe/carpipe/ent/record"
 	"github.com/carpipe/carpipe/ent/reject"
@@ -28,6 +29,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// Claim is the client for interacting with the Claim builders.
+	Claim *ClaimClient
 	// File is the client for interacting with the File builders.
 	File *FileClient
 	// Record is the client for interacting with the Record builders.
@@ -47,6 +50,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.Claim = NewClaimClient(c.config)
 	c.File = NewFileClient(c.config)
 	c.Record = NewRecordClient(c.config)
 	c.Reject = NewRejectClient(c.config)
@@ -143,6 +147,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:    ctx,
 		config: cfg,
+		Claim:  NewClaimClient(cfg),
 		File:   NewFileClient(cfg),
 		Record: NewRecordClient(cfg),
 		Reject: NewRejectClient(cfg),
@@ -166,6 +171,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:    ctx,
 		config: cfg,
+		Claim:  NewClaimClient(cfg),
 		File:   NewFileClient(cfg),
 		Record: NewRecordClient(cfg),
 		Reject: NewRejectClient(cfg),
@@ -176,7 +182,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		File.
+//		Claim.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -198,6 +204,7 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
+	c.Claim.Use(hooks...)
 	c.File.Use(hooks...)
 	c.Record.Use(hooks...)
 	c.Reject.Use(hooks...)
@@ -207,6 +214,7 @@ func (c *Client) Use(hooks ...Hook) {
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
+	c.Claim.Intercept(interceptors...)
 	c.File.Intercept(interceptors...)
 	c.Record.Intercept(interceptors...)
 	c.Reject.Intercept(interceptors...)
@@ -216,6 +224,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *ClaimMutation:
+		return c.Claim.mutate(ctx, m)
 	case *FileMutation:
 		return c.File.mutate(ctx, m)
 	case *RecordMutation:
@@ -226,6 +236,139 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Run.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// ClaimClient is a client for the Claim schema.
+type ClaimClient struct {
+	config
+}
+
+// NewClaimClient returns a client for the Claim from the given config.
+func NewClaimClient(c config) *ClaimClient {
+	return &ClaimClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `claim.Hooks(f(g(h())))`.
+func (c *ClaimClient) Use(hooks ...Hook) {
+	c.hooks.Claim = append(c.hooks.Claim, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `claim.Intercept(f(g(h())))`.
+func (c *ClaimClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Claim = append(c.inters.Claim, interceptors...)
+}
+
+// Create returns a builder for creating a Claim entity.
+func (c *ClaimClient) Create() *ClaimCreate {
+	mutation := newClaimMutation(c.config, OpCreate)
+	return &ClaimCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Claim entities.
+func (c *ClaimClient) CreateBulk(builders ...*ClaimCreate) *ClaimCreateBulk {
+	return &ClaimCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ClaimClient) MapCreateBulk(slice any, setFunc func(*ClaimCreate, int)) *ClaimCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ClaimCreateBulk{err: fmt.Errorf("calling to ClaimClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ClaimCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ClaimCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Claim.
+func (c *ClaimClient) Update() *ClaimUpdate {
+	mutation := newClaimMutation(c.config, OpUpdate)
+	return &ClaimUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ClaimClient) UpdateOne(_m *Claim) *ClaimUpdateOne {
+	mutation := newClaimMutation(c.config, OpUpdateOne, withClaim(_m))
+	return &ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ClaimClient) UpdateOneID(id int) *ClaimUpdateOne {
+	mutation := newClaimMutation(c.config, OpUpdateOne, withClaimID(id))
+	return &ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Claim.
+func (c *ClaimClient) Delete() *ClaimDelete {
+	mutation := newClaimMutation(c.config, OpDelete)
+	return &ClaimDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ClaimClient) DeleteOne(_m *Claim) *ClaimDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ClaimClient) DeleteOneID(id int) *ClaimDeleteOne {
+	builder := c.Delete().Where(claim.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ClaimDeleteOne{builder}
+}
+
+// Query returns a query builder for Claim.
+func (c *ClaimClient) Query() *ClaimQuery {
+	return &ClaimQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeClaim},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Claim entity by its id.
+func (c *ClaimClient) Get(ctx context.Context, id int) (*Claim, error) {
+	return c.Query().Where(claim.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ClaimClient) GetX(ctx context.Context, id int) *Claim {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ClaimClient) Hooks() []Hook {
+	return c.hooks.Claim
+}
+
+// Interceptors returns the client interceptors.
+func (c *ClaimClient) Interceptors() []Interceptor {
+	return c.inters.Claim
+}
+
+func (c *ClaimClient) mutate(ctx context.Context, m *ClaimMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ClaimCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ClaimUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ClaimUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ClaimDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Claim mutation op: %q", m.Op())
 	}
 }
 
@@ -860,10 +1003,10 @@ func (c *RunClient) mutate(ctx context.Context, m *RunMutation) (Value, error) {
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		File, Record, Reject, Run []ent.Hook
+		Claim, File, Record, Reject, Run []ent.Hook
 	}
 	inters struct {
-		File, Record, Reject, Run []ent.Interceptor
+		Claim, File, Record, Reject, Run []ent.Interceptor
 	}
 )
 

@@ -44,6 +44,8 @@ type File struct {
 	RecordsRejected int64 `json:"records_rejected,omitempty"`
 	// Error holds the value of the "error" field.
 	Error string `json:"error,omitempty"`
+	// Location holds the value of the "location" field.
+	Location string `json:"location,omitempty"`
 	// ProcessedAt holds the value of the "processed_at" field.
 	ProcessedAt time.Time `json:"processed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -101,7 +103,7 @@ func (*File) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case file.FieldID, file.FieldRunID, file.FieldSize, file.FieldRecordsTotal, file.FieldRecordsInserted, file.FieldRecordsDuplicate, file.FieldRecordsRejected:
 			values[i] = new(sql.NullInt64)
-		case file.FieldInput, file.FieldPath, file.FieldFileType, file.FieldSha256, file.FieldStatus, file.FieldError:
+		case file.FieldInput, file.FieldPath, file.FieldFileType, file.FieldSha256, file.FieldStatus, file.FieldError, file.FieldLocation:
 			values[i] = new(sql.NullString)
 		case file.FieldFileTime, file.FieldProcessedAt:
 			values[i] = new(sql.NullTime)
@@ -205,6 +207,12 @@ func (_m *File) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Error = value.String
 			}
+		case file.FieldLocation:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field location", values[i])
+			} else if value.Valid {
+				_m.Location = value.String
+			}
 		case file.FieldProcessedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field processed_at", values[i])
@@ -302,6 +310,9 @@ func (_m *File) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("error=")
 	builder.WriteString(_m.Error)
+	builder.WriteString(", ")
+	builder.WriteString("location=")
+	builder.WriteString(_m.Location)
 	builder.WriteString(", ")
 	builder.WriteString("processed_at=")
 	builder.WriteString(_m.ProcessedAt.Format(time.ANSIC))

@@ -151,6 +151,20 @@ func (_c *FileCreate) SetNillableError(v *string) *FileCreate {
 	return _c
 }
 
+// SetLocation sets the "location" field.
+func (_c *FileCreate) SetLocation(v string) *FileCreate {
+	_c.mutation.SetLocation(v)
+	return _c
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_c *FileCreate) SetNillableLocation(v *string) *FileCreate {
+	if v != nil {
+		_c.SetLocation(*v)
+	}
+	return _c
+}
+
 // SetProcessedAt sets the "processed_at" field.
 func (_c *FileCreate) SetProcessedAt(v time.Time) *FileCreate {
 	_c.mutation.SetProcessedAt(v)
@@ -254,6 +268,10 @@ func (_c *FileCreate) defaults() {
 	if _, ok := _c.mutation.Error(); !ok {
 		v := file.DefaultError
 		_c.mutation.SetError(v)
+	}
+	if _, ok := _c.mutation.Location(); !ok {
+		v := file.DefaultLocation
+		_c.mutation.SetLocation(v)
 	}
 	if _, ok := _c.mutation.ProcessedAt(); !ok {
 		v := file.DefaultProcessedAt()
@@ -381,6 +399,10 @@ func (_c *FileCreate) createSpec() (*File, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Error(); ok {
 		_spec.SetField(file.FieldError, field.TypeString, value)
 		_node.Error = value
+	}
+	if value, ok := _c.mutation.Location(); ok {
+		_spec.SetField(file.FieldLocation, field.TypeString, value)
+		_node.Location = value
 	}
 	if value, ok := _c.mutation.ProcessedAt(); ok {
 		_spec.SetField(file.FieldProcessedAt, field.TypeTime, value)
@@ -685,6 +707,24 @@ func (u *FileUpsert) ClearError() *FileUpsert {
 	return u
 }
 
+// SetLocation sets the "location" field.
+func (u *FileUpsert) SetLocation(v string) *FileUpsert {
+	u.Set(file.FieldLocation, v)
+	return u
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *FileUpsert) UpdateLocation() *FileUpsert {
+	u.SetExcluded(file.FieldLocation)
+	return u
+}
+
+// ClearLocation clears the value of the "location" field.
+func (u *FileUpsert) ClearLocation() *FileUpsert {
+	u.SetNull(file.FieldLocation)
+	return u
+}
+
 // SetProcessedAt sets the "processed_at" field.
 func (u *FileUpsert) SetProcessedAt(v time.Time) *FileUpsert {
 	u.Set(file.FieldProcessedAt, v)
@@ -965,6 +1005,27 @@ func (u *FileUpsertOne) UpdateError() *FileUpsertOne {
 func (u *FileUpsertOne) ClearError() *FileUpsertOne {
 	return u.Update(func(s *FileUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetLocation sets the "location" field.
+func (u *FileUpsertOne) SetLocation(v string) *FileUpsertOne {
+	return u.Update(func(s *FileUpsert) {
+		s.SetLocation(v)
+	})
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *FileUpsertOne) UpdateLocation() *FileUpsertOne {
+	return u.Update(func(s *FileUpsert) {
+		s.UpdateLocation()
+	})
+}
+
+// ClearLocation clears the value of the "location" field.
+func (u *FileUpsertOne) ClearLocation() *FileUpsertOne {
+	return u.Update(func(s *FileUpsert) {
+		s.ClearLocation()
 	})
 }
 
@@ -1414,6 +1475,27 @@ func (u *FileUpsertBulk) UpdateError() *FileUpsertBulk {
 func (u *FileUpsertBulk) ClearError() *FileUpsertBulk {
 	return u.Update(func(s *FileUpsert) {
 		s.ClearError()
+	})
+}
+
+// SetLocation sets the "location" field.
+func (u *FileUpsertBulk) SetLocation(v string) *FileUpsertBulk {
+	return u.Update(func(s *FileUpsert) {
+		s.SetLocation(v)
+	})
+}
+
+// UpdateLocation sets the "location" field to the value that was provided on create.
+func (u *FileUpsertBulk) UpdateLocation() *FileUpsertBulk {
+	return u.Update(func(s *FileUpsert) {
+		s.UpdateLocation()
+	})
+}
+
+// ClearLocation clears the value of the "location" field.
+func (u *FileUpsertBulk) ClearLocation() *FileUpsertBulk {
+	return u.Update(func(s *FileUpsert) {
+		s.ClearLocation()
 	})
 }
 

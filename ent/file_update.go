@@ -260,6 +260,26 @@ func (_u *FileUpdate) ClearError() *FileUpdate {
 	return _u
 }
 
+// SetLocation sets the "location" field.
+func (_u *FileUpdate) SetLocation(v string) *FileUpdate {
+	_u.mutation.SetLocation(v)
+	return _u
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_u *FileUpdate) SetNillableLocation(v *string) *FileUpdate {
+	if v != nil {
+		_u.SetLocation(*v)
+	}
+	return _u
+}
+
+// ClearLocation clears the value of the "location" field.
+func (_u *FileUpdate) ClearLocation() *FileUpdate {
+	_u.mutation.ClearLocation()
+	return _u
+}
+
 // SetProcessedAt sets the "processed_at" field.
 func (_u *FileUpdate) SetProcessedAt(v time.Time) *FileUpdate {
 	_u.mutation.SetProcessedAt(v)
@@ -470,6 +490,12 @@ func (_u *FileUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(file.FieldError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Location(); ok {
+		_spec.SetField(file.FieldLocation, field.TypeString, value)
+	}
+	if _u.mutation.LocationCleared() {
+		_spec.ClearField(file.FieldLocation, field.TypeString)
 	}
 	if value, ok := _u.mutation.ProcessedAt(); ok {
 		_spec.SetField(file.FieldProcessedAt, field.TypeTime, value)
@@ -842,6 +868,26 @@ func (_u *FileUpdateOne) ClearError() *FileUpdateOne {
 	return _u
 }
 
+// SetLocation sets the "location" field.
+func (_u *FileUpdateOne) SetLocation(v string) *FileUpdateOne {
+	_u.mutation.SetLocation(v)
+	return _u
+}
+
+// SetNillableLocation sets the "location" field if the given value is not nil.
+func (_u *FileUpdateOne) SetNillableLocation(v *string) *FileUpdateOne {
+	if v != nil {
+		_u.SetLocation(*v)
+	}
+	return _u
+}
+
+// ClearLocation clears the value of the "location" field.
+func (_u *FileUpdateOne) ClearLocation() *FileUpdateOne {
+	_u.mutation.ClearLocation()
+	return _u
+}
+
 // SetProcessedAt sets the "processed_at" field.
 func (_u *FileUpdateOne) SetProcessedAt(v time.Time) *FileUpdateOne {
 	_u.mutation.SetProcessedAt(v)
@@ -1082,6 +1128,12 @@ func (_u *FileUpdateOne) sqlSave(ctx context.Context) (_node *File, err error) {
 	}
 	if _u.mutation.ErrorCleared() {
 		_spec.ClearField(file.FieldError, field.TypeString)
+	}
+	if value, ok := _u.mutation.Location(); ok {
+		_spec.SetField(file.FieldLocation, field.TypeString, value)
+	}
+	if _u.mutation.LocationCleared() {
+		_spec.ClearField(file.FieldLocation, field.TypeString)
 	}
 	if value, ok := _u.mutation.ProcessedAt(); ok {
 		_spec.SetField(file.FieldProcessedAt, field.TypeTime, value)

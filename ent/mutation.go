@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/carpipe/carpipe/ent/claim"
 	"github.com/carpipe/carpipe/ent/file"
 	"github.com/carpipe/carpipe/ent/predicate"
 	"github.com/carpipe/carpipe/ent/record"
@@ -28,11 +29,500 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeClaim  = "Claim"
 	TypeFile   = "File"
 	TypeRecord = "Record"
 	TypeReject = "Reject"
 	TypeRun    = "Run"
 )
+
+// ClaimMutation represents an operation that mutates the Claim nodes in the graph.
+type ClaimMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	input         *string
+	_path         *string
+	holder        *string
+	expires_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Claim, error)
+	predicates    []predicate.Claim
+}
+
+var _ ent.Mutation = (*ClaimMutation)(nil)
+
+// claimOption allows management of the mutation configuration using functional options.
+type claimOption func(*ClaimMutation)
+
+// newClaimMutation creates new mutation for the Claim entity.
+func newClaimMutation(c config, op Op, opts ...claimOption) *ClaimMutation {
+	m := &ClaimMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeClaim,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withClaimID sets the ID field of the mutation.
+func withClaimID(id int) claimOption {
+	return func(m *ClaimMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Claim
+		)
+		m.oldValue = func(ctx context.Context) (*Claim, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Claim.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withClaim sets the old Claim of the mutation.
+func withClaim(node *Claim) claimOption {
+	return func(m *ClaimMutation) {
+		m.oldValue = func(context.Context) (*Claim, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ClaimMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ClaimMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ClaimMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ClaimMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Claim.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetInput sets the "input" field.
+func (m *ClaimMutation) SetInput(s string) {
+	m.input = &s
+}
+
+// Input returns the value of the "input" field in the mutation.
+func (m *ClaimMutation) Input() (r string, exists bool) {
+	v := m.input
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInput returns the old "input" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldInput(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInput: %w", err)
+	}
+	return oldValue.Input, nil
+}
+
+// ResetInput resets all changes to the "input" field.
+func (m *ClaimMutation) ResetInput() {
+	m.input = nil
+}
+
+// SetPath sets the "path" field.
+func (m *ClaimMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *ClaimMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *ClaimMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetHolder sets the "holder" field.
+func (m *ClaimMutation) SetHolder(s string) {
+	m.holder = &s
+}
+
+// Holder returns the value of the "holder" field in the mutation.
+func (m *ClaimMutation) Holder() (r string, exists bool) {
+	v := m.holder
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHolder returns the old "holder" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldHolder(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHolder is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHolder requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHolder: %w", err)
+	}
+	return oldValue.Holder, nil
+}
+
+// ResetHolder resets all changes to the "holder" field.
+func (m *ClaimMutation) ResetHolder() {
+	m.holder = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *ClaimMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *ClaimMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *ClaimMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// Where appends a list predicates to the ClaimMutation builder.
+func (m *ClaimMutation) Where(ps ...predicate.Claim) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ClaimMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ClaimMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Claim, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ClaimMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ClaimMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Claim).
+func (m *ClaimMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ClaimMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.input != nil {
+		fields = append(fields, claim.FieldInput)
+	}
+	if m._path != nil {
+		fields = append(fields, claim.FieldPath)
+	}
+	if m.holder != nil {
+		fields = append(fields, claim.FieldHolder)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, claim.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ClaimMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case claim.FieldInput:
+		return m.Input()
+	case claim.FieldPath:
+		return m.Path()
+	case claim.FieldHolder:
+		return m.Holder()
+	case claim.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ClaimMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case claim.FieldInput:
+		return m.OldInput(ctx)
+	case claim.FieldPath:
+		return m.OldPath(ctx)
+	case claim.FieldHolder:
+		return m.OldHolder(ctx)
+	case claim.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Claim field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case claim.FieldInput:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInput(v)
+		return nil
+	case claim.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case claim.FieldHolder:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHolder(v)
+		return nil
+	case claim.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Claim field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ClaimMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ClaimMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ClaimMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Claim numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ClaimMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ClaimMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ClaimMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Claim nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ClaimMutation) ResetField(name string) error {
+	switch name {
+	case claim.FieldInput:
+		m.ResetInput()
+		return nil
+	case claim.FieldPath:
+		m.ResetPath()
+		return nil
+	case claim.FieldHolder:
+		m.ResetHolder()
+		return nil
+	case claim.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Claim field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ClaimMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ClaimMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ClaimMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ClaimMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ClaimMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ClaimMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ClaimMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Claim unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ClaimMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Claim edge %s", name)
+}
 
 // FileMutation represents an operation that mutates the File nodes in the graph.
 type FileMutation struct {
@@ -57,6 +547,7 @@ type FileMutation struct {
 	records_rejected     *int64
 	addrecords_rejected  *int64
 	error                *string
+	location             *string
 	processed_at         *time.Time
 	clearedFields        map[string]struct{}
 	run                  *int
@@ -764,6 +1255,55 @@ func (m *FileMutation) ResetError() {
 	delete(m.clearedFields, file.FieldError)
 }
 
+// SetLocation sets the "location" field.
+func (m *FileMutation) SetLocation(s string) {
+	m.location = &s
+}
+
+// Location returns the value of the "location" field in the mutation.
+func (m *FileMutation) Location() (r string, exists bool) {
+	v := m.location
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLocation returns the old "location" field's value of the File entity.
+// If the File object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FileMutation) OldLocation(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLocation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLocation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLocation: %w", err)
+	}
+	return oldValue.Location, nil
+}
+
+// ClearLocation clears the value of the "location" field.
+func (m *FileMutation) ClearLocation() {
+	m.location = nil
+	m.clearedFields[file.FieldLocation] = struct{}{}
+}
+
+// LocationCleared returns if the "location" field was cleared in this mutation.
+func (m *FileMutation) LocationCleared() bool {
+	_, ok := m.clearedFields[file.FieldLocation]
+	return ok
+}
+
+// ResetLocation resets all changes to the "location" field.
+func (m *FileMutation) ResetLocation() {
+	m.location = nil
+	delete(m.clearedFields, file.FieldLocation)
+}
+
 // SetProcessedAt sets the "processed_at" field.
 func (m *FileMutation) SetProcessedAt(t time.Time) {
 	m.processed_at = &t
@@ -969,7 +1509,7 @@ func (m *FileMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FileMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.run != nil {
 		fields = append(fields, file.FieldRunID)
 	}
@@ -1009,6 +1549,9 @@ func (m *FileMutation) Fields() []string {
 	if m.error != nil {
 		fields = append(fields, file.FieldError)
 	}
+	if m.location != nil {
+		fields = append(fields, file.FieldLocation)
+	}
 	if m.processed_at != nil {
 		fields = append(fields, file.FieldProcessedAt)
 	}
@@ -1046,6 +1589,8 @@ func (m *FileMutation) Field(name string) (ent.Value, bool) {
 		return m.RecordsRejected()
 	case file.FieldError:
 		return m.Error()
+	case file.FieldLocation:
+		return m.Location()
 	case file.FieldProcessedAt:
 		return m.ProcessedAt()
 	}
@@ -1083,6 +1628,8 @@ func (m *FileMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldRecordsRejected(ctx)
 	case file.FieldError:
 		return m.OldError(ctx)
+	case file.FieldLocation:
+		return m.OldLocation(ctx)
 	case file.FieldProcessedAt:
 		return m.OldProcessedAt(ctx)
 	}
@@ -1184,6 +1731,13 @@ func (m *FileMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetError(v)
+		return nil
+	case file.FieldLocation:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLocation(v)
 		return nil
 	case file.FieldProcessedAt:
 		v, ok := value.(time.Time)
@@ -1291,6 +1845,9 @@ func (m *FileMutation) ClearedFields() []string {
 	if m.FieldCleared(file.FieldError) {
 		fields = append(fields, file.FieldError)
 	}
+	if m.FieldCleared(file.FieldLocation) {
+		fields = append(fields, file.FieldLocation)
+	}
 	return fields
 }
 
@@ -1310,6 +1867,9 @@ func (m *FileMutation) ClearField(name string) error {
 		return nil
 	case file.FieldError:
 		m.ClearError()
+		return nil
+	case file.FieldLocation:
+		m.ClearLocation()
 		return nil
 	}
 	return fmt.Errorf("unknown File nullable field %s", name)
@@ -1357,6 +1917,9 @@ func (m *FileMutation) ResetField(name string) error {
 		return nil
 	case file.FieldError:
 		m.ResetError()
+		return nil
+	case file.FieldLocation:
+		m.ResetLocation()
 		return nil
 	case file.FieldProcessedAt:
 		m.ResetProcessedAt()

@@ -41,8 +41,12 @@ func init() {
 	fileDescError := fileFields[12].Descriptor()
 	// file.DefaultError holds the default value on creation for the error field.
 	file.DefaultError = fileDescError.Default.(string)
+	// fileDescLocation is the schema descriptor for location field.
+	fileDescLocation := fileFields[13].Descriptor()
+	// file.DefaultLocation holds the default value on creation for the location field.
+	file.DefaultLocation = fileDescLocation.Default.(string)
 	// fileDescProcessedAt is the schema descriptor for processed_at field.
-	fileDescProcessedAt := fileFields[13].Descriptor()
+	fileDescProcessedAt := fileFields[14].Descriptor()
 	// file.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	file.DefaultProcessedAt = fileDescProcessedAt.Default.(func() time.Time)
 	recordFields := schema.Record{}.Fields()

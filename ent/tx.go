@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// Claim is the client for interacting with the Claim builders.
+	Claim *ClaimClient
 	// File is the client for interacting with the File builders.
 	File *FileClient
 	// Record is the client for interacting with the Record builders.
@@ -153,6 +155,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.Claim = NewClaimClient(tx.config)
 	tx.File = NewFileClient(tx.config)
 	tx.Record = NewRecordClient(tx.config)
 	tx.Reject = NewRejectClient(tx.config)
@@ -166,7 +169,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: File.QueryXXX(), the query will be executed
+// applies a query, for example: Claim.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -40,6 +40,8 @@ const (
 	FieldRecordsRejected = "records_rejected"
 	// FieldError holds the string denoting the error field in the database.
 	FieldError = "error"
+	// FieldLocation holds the string denoting the location field in the database.
+	FieldLocation = "location"
 	// FieldProcessedAt holds the string denoting the processed_at field in the database.
 	FieldProcessedAt = "processed_at"
 	// EdgeRun holds the string denoting the run edge name in mutations.
@@ -89,6 +91,7 @@ var Columns = []string{
 	FieldRecordsDuplicate,
 	FieldRecordsRejected,
 	FieldError,
+	FieldLocation,
 	FieldProcessedAt,
 }
 
@@ -115,6 +118,8 @@ var (
 	DefaultRecordsRejected int64
 	// DefaultError holds the default value on creation for the "error" field.
 	DefaultError string
+	// DefaultLocation holds the default value on creation for the "location" field.
+	DefaultLocation string
 	// DefaultProcessedAt holds the default value on creation for the "processed_at" field.
 	DefaultProcessedAt func() time.Time
 )
@@ -190,6 +195,11 @@ func ByRecordsRejected(opts ...sql.OrderTermOption) OrderOption {
 // ByError orders the results by the error field.
 func ByError(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldError, opts...).ToFunc()
+}
+
+// ByLocation orders the results by the location field.
+func ByLocation(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLocation, opts...).ToFunc()
 }
 
 // ByProcessedAt orders the results by the processed_at field.

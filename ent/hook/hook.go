@@ -9,6 +9,18 @@ import (
 	"github.com/carpipe/carpipe/ent"
 )
 
+// The ClaimFunc type is an adapter to allow the use of ordinary
+// function as Claim mutator.
+type ClaimFunc func(context.Context, *ent.ClaimMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ClaimFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ClaimMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ClaimMutation", m)
+}
+
 // The FileFunc type is an adapter to allow the use of ordinary
 // function as File mutator.
 type FileFunc func(context.Context, *ent.FileMutation) (ent.Value, error)

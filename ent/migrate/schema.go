@@ -9,6 +9,27 @@ import (
 )
 
 var (
+	// ClaimsColumns holds the columns for the "claims" table.
+	ClaimsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "input", Type: field.TypeString},
+		{Name: "path", Type: field.TypeString, Size: 2147483647},
+		{Name: "holder", Type: field.TypeString},
+		{Name: "expires_at", Type: field.TypeTime},
+	}
+	// ClaimsTable holds the schema information for the "claims" table.
+	ClaimsTable = &schema.Table{
+		Name:       "claims",
+		Columns:    ClaimsColumns,
+		PrimaryKey: []*schema.Column{ClaimsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "claims_input_path",
+				Unique:  true,
+				Columns: []*schema.Column{ClaimsColumns[1], ClaimsColumns[2]},
+			},
+		},
+	}
 	// FilesColumns holds the columns for the "files" table.
 	FilesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -24,6 +45,7 @@ var (
 		{Name: "records_duplicate", Type: field.TypeInt64, Default: 0},
 		{Name: "records_rejected", Type: field.TypeInt64, Default: 0},
 		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2147483647, Default: ""},
+		{Name: "location", Type: field.TypeString, Nullable: true, Size: 2147483647, Default: ""},
 		{Name: "processed_at", Type: field.TypeTime},
 		{Name: "run_id", Type: field.TypeInt},
 	}
@@ -35,7 +57,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "files_runs_files",
-				Columns:    []*schema.Column{FilesColumns[14]},
+				Columns:    []*schema.Column{FilesColumns[15]},
 				RefColumns: []*schema.Column{RunsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -54,7 +76,7 @@ var (
 			{
 				Name:    "files_run_id",
 				Unique:  false,
-				Columns: []*schema.Column{FilesColumns[14]},
+				Columns: []*schema.Column{FilesColumns[15]},
 			},
 		},
 	}
@@ -151,6 +173,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		ClaimsTable,
 		FilesTable,
 		RecordsTable,
 		RejectsTable,
@@ -159,6 +182,9 @@ var (
 )
 
 func init() {
+	ClaimsTable.Annotation = &entsql.Annotation{
+		Table: "claims",
+	}
 	FilesTable.ForeignKeys[0].RefTable = RunsTable
 	FilesTable.Annotation = &entsql.Annotation{
 		Table: "files",

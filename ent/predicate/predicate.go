@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Claim is the predicate function for claim builders.
+type Claim func(*sql.Selector)
+
 // File is the predicate function for file builders.
 type File func(*sql.Selector)
 

@@ -37,6 +37,9 @@ func (File) Fields() []ent.Field {
 		field.Int64("records_duplicate").Default(0),
 		field.Int64("records_rejected").Default(0),
 		field.Text("error").Optional().Default(""),
+		// Where the file is after its on_success/on_failure action, relative
+		// to the input's root; "" once deleted.
+		field.Text("location").Optional().Default(""),
 		field.Time("processed_at").Default(time.Now),
 	}
 }
