@@ -216,36 +216,30 @@ func (t *fileTx) begin(ctx context.Context) error {
 		return s.wrap(err)
 	}
 	t.tx, t.client = tx, s.txClient(tx)
-	q := t.client.File.Query().Where(file.Input(t.info.Input), file.Path(t.info.Path), file.Sha256(t.info.SHA256))
-	if s.Dialect == dialect.Postgres {
-		q = q.ForUpdate()
-	}
-	old, err := q.Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		row, err := t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
-			SetPath(t.info.Path).SetFileType(t.info.FileType).SetSize(t.info.Size).
-			SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
-			SetStatus(plugins.StatusProcessed).SetProcessedAt(time.Now()).Save(ctx)
-		if ent.IsConstraintError(err) {
-			return plugins.ErrLoaded
-		}
-		if err != nil {
-			return s.wrap(err)
-		}
-		t.id = row.ID
-	case err != nil:
-		return s.wrap(err)
-	case old.Status == plugins.StatusProcessed:
+	// One statement claims the row: a new file inserts it, a file that
+	// failed before takes its row over, a loaded one returns no row. A
+	// concurrent writer of the same file makes it wait for that commit.
+	now := time.Now()
+	t.id, err = t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
+		SetPath(t.info.Path).SetFileType(t.info.FileType).SetSize(t.info.Size).
+		SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
+		SetStatus(plugins.StatusProcessed).SetProcessedAt(now).
+		OnConflict(
+			entsql.ConflictColumns(file.FieldInput, file.FieldPath, file.FieldSha256),
+			entsql.ResolveWith(func(u *entsql.UpdateSet) {
+				u.Set(file.FieldRunID, t.info.Run)
+				u.Set(file.FieldFileType, t.info.FileType)
+				u.Set(file.FieldStatus, plugins.StatusProcessed)
+				u.Set(file.FieldError, "")
+				u.Set(file.FieldProcessedAt, now)
+			}),
+			entsql.UpdateWhere(entsql.EQ(file.FieldStatus, plugins.StatusFailed)),
+		).ID(ctx)
+	if isNoRows(err) {
 		return plugins.ErrLoaded
-	default: // failed before: this attempt takes its row over
-		err := old.Update().SetRunID(int(t.info.Run)).SetFileType(t.info.FileType).SetSize(t.info.Size).
-			SetNillableFileTime(t.info.Time).SetStatus(plugins.StatusProcessed).SetError("").
-			SetProcessedAt(time.Now()).Exec(ctx)
-		if err != nil {
-			return s.wrap(err)
-		}
-		t.id = old.ID
+	}
+	if err != nil {
+		return s.wrap(err)
 	}
 	t.loader, err = s.Loader(ctx, tx, t.info.FileType, t.id)
 	return s.wrap(err)
@@ -317,4 +311,8 @@ func (t *fileTx) finish() {
 		t.s.write.Unlock()
 	}
 	t.done = true
+}
+
+func isNoRows(err error) bool {
+	return errors.Is(err, sql.ErrNoRows) || ent.IsNotFound(err)
 }
