@@ -277,9 +277,9 @@ func (t *fileTx) Commit(ctx context.Context) (plugins.Counts, error) {
 		return plugins.Counts{}, t.s.wrap(err)
 	}
 	c := plugins.Counts{Inserted: inserted, Duplicate: t.total - inserted, Rejected: t.rejects}
-	err = t.client.File.UpdateOneID(t.id).SetRecordsTotal(t.total + t.rejects).
+	err = t.client.File.Update().Where(file.ID(t.id)).SetRecordsTotal(t.total + t.rejects).
 		SetRecordsInserted(c.Inserted).SetRecordsDuplicate(c.Duplicate).
-		SetRecordsRejected(c.Rejected).Exec(ctx)
+		SetRecordsRejected(c.Rejected).Exec(ctx) // Update, not UpdateOne, which reads the row back
 	if err == nil {
 		err = t.tx.Commit()
 	}

@@ -1,0 +1,53 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/plugintest"
+)
+
+// BenchmarkStageMerge loads one file of n records per op: ledger row,
+// COPY (or one INSERT for small files) and the merge, in one transaction.
+func BenchmarkStageMerge(b *testing.B) {
+	for _, n := range []int{10, 5000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			p := &Postgres{DSN: plugintest.PostgresDSN(b), ConnectTimeout: 10 * time.Second}
+			if err := p.Init(ctx, plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			if err := p.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			run, _ := p.StartRun(ctx, "bench")
+			ts := time.Unix(1600000000, 0).UTC()
+			b.ResetTimer()
+			for i := range b.N {
+				tx, err := p.Begin(ctx, plugins.FileInfo{Run: run, Input: "in", Path: fmt.Sprintf("f%d.json", i), FileType: "t", SHA256: "x"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for lo := 0; lo < n; lo += 1000 {
+					batch := make([]plugins.Record, 0, 1000)
+					for k := lo; k < min(lo+1000, n); k++ {
+						batch = append(batch, plugins.Record{Index: k, Key: fmt.Sprintf(`["v%d","%d"]`, i, k), EventTime: &ts,
+							Payload: []byte(`{"vehicle_id":"0000000000000d03","report_time":"2020-09-13T12:26:42.916Z","status":"driving"}`)})
+					}
+					if err := tx.Add(ctx, plugins.Batch{Records: batch}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if c, err := tx.Commit(ctx); err != nil || c.Inserted != int64(n) {
+					b.Fatal(c, err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
