@@ -151,3 +151,47 @@ type Validator interface {
 type Closer interface {
 	Close() error
 }
+
+// Claimer is implemented by a ledger that leases a file to one process at a
+// time, so that replicas sharing an input never read the same file at once.
+// A lease is a row in the database: it outlives a crashed holder only until
+// it expires. The ledger's unique index still decides which commit counts.
+type Claimer interface {
+	// Claim leases input/path to holder for ttl. It returns false, and no
+	// error, while another holder's lease is live.
+	Claim(ctx context.Context, holder, input, path string, ttl time.Duration) (bool, error)
+	// Renew extends every lease holder has.
+	Renew(ctx context.Context, holder string, ttl time.Duration) error
+	// Release ends holder's lease on input/path.
+	Release(ctx context.Context, holder, input, path string) error
+	// Sweep deletes expired leases, of files no one will claim again.
+	Sweep(ctx context.Context) error
+}
+
+// Notifier is implemented by inputs that can tell when files may have
+// arrived, so that watch mode wakes before its next poll. Polling still
+// runs: a notification is a hint, never the only way a file is found.
+type Notifier interface {
+	// Watch sends on the channel (without blocking: a pending signal is
+	// enough) whenever the input may have changed, until ctx ends.
+	Watch(ctx context.Context) (<-chan struct{}, error)
+}
+
+// FileData is a small file's whole content, for Grouper.
+type FileData struct {
+	Info  FileInfo
+	Batch Batch
+}
+
+// Outcome is what LoadFiles did with one file: its counts, or ErrLoaded.
+type Outcome struct {
+	Counts Counts
+	Err    error
+}
+
+// Grouper is implemented by ledgers that load many small files in one
+// transaction, each file still all or nothing with its ledger row. An
+// error fails the whole group; the engine then loads its files one by one.
+type Grouper interface {
+	LoadFiles(ctx context.Context, files []FileData) ([]Outcome, error)
+}

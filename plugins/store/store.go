@@ -36,6 +36,7 @@ type Store struct {
 	DB      *sql.DB
 	Dialect string
 	Loader  NewLoader
+	Many    InsertMany
 	// Fatal tells a lost database from a bad file.
 	Fatal func(error) bool
 	// Retry tells a conflict between writers (deadlock, serialization

@@ -96,3 +96,36 @@ func (l *loader) Merge(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// insertMany inserts a group's rows in one statement, in the order given.
+func insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
+	types := make([]string, len(rows))
+	keys := make([]string, len(rows))
+	times := make([]sql.NullString, len(rows))
+	payloads := make([]string, len(rows))
+	files := make([]int64, len(rows))
+	for i, r := range rows {
+		types[i], keys[i], payloads[i], files[i] = r.FileType, r.Key, string(r.Payload), int64(r.FileID)
+		if r.Time != nil {
+			times[i] = sql.NullString{String: r.Time.Format(time.RFC3339Nano), Valid: true}
+		}
+	}
+	res, err := tx.QueryContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
+		SELECT ft, k, t, p::jsonb, f FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bigint[])
+		WITH ORDINALITY AS u(ft, k, t, p, f, o) ORDER BY o
+		ON CONFLICT (file_type, record_key) DO NOTHING RETURNING file_id`,
+		pq.Array(types), pq.Array(keys), pq.GenericArray{A: times}, pq.Array(payloads), pq.Array(files))
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	out := map[int]int64{}
+	for res.Next() {
+		var id int
+		if err := res.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id]++
+	}
+	return out, res.Err()
+}

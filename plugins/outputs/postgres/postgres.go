@@ -81,7 +81,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), secrets...))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Fatal: fatal, Retry: retry, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Many: insertMany, Fatal: fatal, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }

@@ -44,6 +44,10 @@ func TestLedger(t *testing.T) {
 	plugintest.Ledger(t, func(t *testing.T) (plugins.Ledger, *sql.DB) { return open(t) })
 }
 
+func TestGroup(t *testing.T) {
+	plugintest.Group(t, func(t *testing.T) (plugins.Ledger, *sql.DB) { return open(t) })
+}
+
 func TestDSN(t *testing.T) {
 	pw := `it's a "pass\word" `
 	p := &Postgres{Host: "db.example.com", Port: 6543, User: "o'neil", Password: pw, Database: "my db", ConnectTimeout: 3 * time.Second}

@@ -77,7 +77,7 @@ func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("opening %s: %w", s.Path, err)
 	}
-	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Fatal: fatal, Serial: true, Log: env.Logger}
+	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: fatal, Serial: true, Log: env.Logger}
 	s.Store.Open()
 	return nil
 }
@@ -97,9 +97,9 @@ func fatal(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone)
 }
 
-// rows is how many records one INSERT carries: SQLite's cost is per
-// statement, and 5 columns x 200 stays far below its variable limit.
-const rows = 200
+// batchRows is how many records one INSERT carries: SQLite's cost is per
+// statement, and 6 columns x 200 stays far below its variable limit.
+const batchRows = 200
 
 type loader struct {
 	tx       *sql.Tx
@@ -127,10 +127,63 @@ func insert(n int) string {
 	return b.String()
 }
 
+// insertMany inserts a group's rows in the order given, telling which
+// file each inserted row belongs to.
+func insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
+	out := map[int]int64{}
+	now := time.Now().UTC()
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 6*batchRows)
+	for len(rows) > 0 {
+		n := min(len(rows), batchRows)
+		args = args[:0]
+		for _, r := range rows[:n] {
+			var ts any
+			if r.Time != nil {
+				ts = *r.Time
+			}
+			args = append(args, r.FileType, r.Key, ts, string(r.Payload), r.FileID, now)
+		}
+		var res *sql.Rows
+		var err error
+		if n == batchRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insert(batchRows)+" RETURNING file_id"); err != nil {
+					return nil, err
+				}
+			}
+			res, err = full.QueryContext(ctx, args...)
+		} else {
+			res, err = tx.QueryContext(ctx, insert(n)+" RETURNING file_id", args...)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for res.Next() {
+			var id int
+			if err := res.Scan(&id); err != nil {
+				res.Close()
+				return nil, err
+			}
+			out[id]++
+		}
+		if err := res.Close(); err != nil {
+			return nil, err
+		}
+		rows = rows[n:]
+	}
+	return out, nil
+}
+
 func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
-	args := make([]any, 0, 6*rows)
+	args := make([]any, 0, 6*batchRows)
 	for len(recs) > 0 {
-		n := min(len(recs), rows)
+		n := min(len(recs), batchRows)
 		args = args[:0]
 		for _, r := range recs[:n] {
 			var ts any
@@ -141,9 +194,9 @@ func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
 		}
 		var res sql.Result
 		var err error
-		if n == rows {
+		if n == batchRows {
 			if l.full == nil {
-				if l.full, err = l.tx.PrepareContext(ctx, insert(rows)); err != nil {
+				if l.full, err = l.tx.PrepareContext(ctx, insert(batchRows)); err != nil {
 					return err
 				}
 			}

@@ -39,6 +39,12 @@ func TestLedger(t *testing.T) {
 	})
 }
 
+func TestGroup(t *testing.T) {
+	plugintest.Group(t, func(t *testing.T) (plugins.Ledger, *sql.DB) {
+		return open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+	})
+}
+
 func TestInitCreatesFolders(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "c", "carpipe.db")
 	s, _ := open(t, path)

@@ -1,0 +1,136 @@
+package plugintest
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/carpipe/carpipe/plugins"
+)
+
+// Group runs the behaviour of plugins.Grouper, for ledgers that have it:
+// many small files in one transaction, each still all or nothing with
+// exact counts.
+func Group(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
+	t.Run("counts and first copy", func(t *testing.T) {
+		f := newFixture(t, open)
+		g := grouper(t, f)
+		a := plugins.FileData{Info: f.file("a.json", ""), Batch: plugins.Batch{Records: []plugins.Record{
+			rec(0, `["k1"]`, `{"v":"a0"}`, at("2020-01-01T00:00:00Z")),
+			rec(1, `["k2"]`, `{"v":"a1"}`, nil),
+			rec(2, `["k1"]`, `{"v":"a2"}`, nil),
+		}}}
+		b := plugins.FileData{Info: f.file("b.json", ""), Batch: plugins.Batch{Records: []plugins.Record{
+			rec(0, `["k2"]`, `{"v":"b0"}`, nil),
+			rec(1, `["k3"]`, `{"v":"b1"}`, at("2020-01-01T02:00:00+02:00")),
+		}, Rejects: []plugins.Reject{{Index: 2, Pointer: "/2", Errors: []plugins.FieldError{{Pointer: "/x", Message: "bad"}}, Payload: []byte(`{"x":1}`)}}}}
+		out, err := g.LoadFiles(f.ctx, []plugins.FileData{a, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []plugins.Counts{{Inserted: 2, Duplicate: 1}, {Inserted: 1, Duplicate: 1, Rejected: 1}}
+		for i, o := range out {
+			if o.Err != nil || o.Counts != want[i] {
+				t.Errorf("file %d: %+v, want %+v", i, o, want[i])
+			}
+		}
+		recs := f.records(t, testFileType)
+		if len(recs) != 3 {
+			t.Fatalf("%d records stored, want 3", len(recs))
+		}
+		var payload string
+		f.db.QueryRowContext(f.ctx, f.q("SELECT payload FROM records WHERE record_key = ?"), `["k2"]`).Scan(&payload)
+		if !jsonEqual(payload, `{"v":"a1"}`) {
+			t.Errorf("k2 kept %s; the earlier file's copy must win", payload)
+		}
+		if n := f.count(t, "SELECT count(*) FROM files WHERE status = 'processed' AND records_total = 3"); n != 2 {
+			t.Errorf("%d ledger rows with their totals, want 2", n)
+		}
+		if n := f.count(t, "SELECT count(*) FROM rejects"); n != 1 {
+			t.Errorf("%d rejects stored, want 1", n)
+		}
+		// The same files again: loaded, nothing changes.
+		out, err = g.LoadFiles(f.ctx, []plugins.FileData{a, b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range out {
+			if !errors.Is(o.Err, plugins.ErrLoaded) {
+				t.Errorf("file %d again: %+v, want ErrLoaded", i, o)
+			}
+		}
+		if n := f.count(t, "SELECT count(*) FROM files"); n != 2 {
+			t.Errorf("%d ledger rows after a second load, want 2", n)
+		}
+	})
+	t.Run("takes over a failed file", func(t *testing.T) {
+		f := newFixture(t, open)
+		g := grouper(t, f)
+		info := f.file("c.json", "")
+		if err := f.l.Fail(f.ctx, info, "broken"); err != nil {
+			t.Fatal(err)
+		}
+		out, err := g.LoadFiles(f.ctx, []plugins.FileData{{Info: info, Batch: plugins.Batch{Records: []plugins.Record{rec(0, `["c"]`, `{}`, nil)}}}})
+		if err != nil || out[0].Err != nil || out[0].Counts.Inserted != 1 {
+			t.Fatalf("%+v %v", out, err)
+		}
+		if n := f.count(t, "SELECT count(*) FROM files WHERE status = 'processed' AND (error = '' OR error IS NULL)"); n != 1 {
+			t.Fatalf("the failed row was not taken over")
+		}
+	})
+	t.Run("a bad file fails the group", func(t *testing.T) {
+		f := newFixture(t, open)
+		g := grouper(t, f)
+		files := []plugins.FileData{
+			{Info: f.file("d.json", ""), Batch: plugins.Batch{Records: []plugins.Record{rec(0, `["d"]`, `{}`, nil)}}},
+			// Not JSON: no database may store it as a record.
+			{Info: f.file("e.json", ""), Batch: plugins.Batch{Records: []plugins.Record{rec(0, `["e"]`, `{"broken": `, nil)}}},
+		}
+		if !f.pg {
+			// SQLite keeps text as given; give it a violation it does refuse.
+			files[1].Info.Run = 1 << 40
+		}
+		if _, err := g.LoadFiles(f.ctx, files); err == nil {
+			t.Fatal("a group with a file the database refuses succeeded")
+		}
+		if n := f.count(t, "SELECT count(*) FROM files"); n != 0 {
+			t.Fatalf("%d ledger rows left by a failed group", n)
+		}
+		if n := f.count(t, "SELECT count(*) FROM records"); n != 0 {
+			t.Fatalf("%d records left by a failed group", n)
+		}
+	})
+	t.Run("many files", func(t *testing.T) {
+		f := newFixture(t, open)
+		g := grouper(t, f)
+		var files []plugins.FileData
+		for i := range 300 {
+			var recs []plugins.Record
+			for k := range 10 {
+				recs = append(recs, rec(k, fmt.Sprintf(`["%d"]`, i*5+k), `{}`, nil)) // half shared with the next file
+			}
+			files = append(files, plugins.FileData{Info: f.file(fmt.Sprintf("m%d.json", i), ""), Batch: plugins.Batch{Records: recs}})
+		}
+		out, err := g.LoadFiles(f.ctx, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ins, dup int64
+		for _, o := range out {
+			ins += o.Counts.Inserted
+			dup += o.Counts.Duplicate
+		}
+		if ins != 299*5+10 || dup != 3000-ins {
+			t.Fatalf("inserted %d, duplicate %d", ins, dup)
+		}
+	})
+}
+
+func grouper(t *testing.T, f *fixture) plugins.Grouper {
+	g, ok := f.l.(plugins.Grouper)
+	if !ok {
+		t.Fatalf("%T does not implement plugins.Grouper", f.l)
+	}
+	return g
+}

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/carpipe/carpipe/ent"
+	entschema "github.com/carpipe/carpipe/ent/schema"
+	"github.com/carpipe/carpipe/plugins"
+)
+
+// Row is one record of a group, for a dialect's many-file insert.
+type Row struct {
+	FileType string
+	Key      string
+	Time     *time.Time
+	Payload  []byte
+	FileID   int
+}
+
+// InsertMany inserts rows, already in merge order, skipping keys already
+// stored, and returns how many it inserted for each file id.
+type InsertMany func(ctx context.Context, tx *sql.Tx, rows []Row) (map[int]int64, error)
+
+var _ plugins.Grouper = (*Store)(nil)
+
+// LoadFiles loads small files, each whole in memory, in one transaction:
+// per-file commits, not records, are what small files cost. Each file
+// still lands whole or not at all, with its ledger row.
+func (s *Store) LoadFiles(ctx context.Context, files []plugins.FileData) ([]plugins.Outcome, error) {
+	if s.Serial {
+		s.write.Lock()
+		defer s.write.Unlock()
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	out, err := s.loadFiles(ctx, tx, files)
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		tx.Rollback()
+		return nil, s.wrap(err)
+	}
+	return out, nil
+}
+
+func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]plugins.Outcome, error) {
+	out := make([]plugins.Outcome, len(files))
+	ids := make([]int, len(files))
+	claim, err := tx.PrepareContext(ctx, s.param(claimRow))
+	if err != nil {
+		return nil, err
+	}
+	defer claim.Close()
+	now := time.Now()
+	for i, f := range files {
+		var ft any
+		if f.Info.Time != nil {
+			ft = *f.Info.Time
+		}
+		err := claim.QueryRowContext(ctx, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType,
+			f.Info.Size, f.Info.SHA256, ft, now).Scan(&ids[i])
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out[i].Err = plugins.ErrLoaded
+		case err != nil:
+			return nil, err
+		}
+	}
+
+	// Merge order across the group: by key, then file, then record, so the
+	// first copy wins and concurrent writers lock keys in one order.
+	type ranked struct {
+		row       Row
+		file, rec int
+	}
+	var all []ranked
+	for i, f := range files {
+		if ids[i] == 0 {
+			continue
+		}
+		for _, r := range f.Batch.Records {
+			all = append(all, ranked{Row{f.Info.FileType, r.Key, r.EventTime, r.Payload, ids[i]}, i, r.Index})
+		}
+	}
+	sort.Slice(all, func(a, b int) bool {
+		x, y := all[a], all[b]
+		if x.row.FileType != y.row.FileType {
+			return x.row.FileType < y.row.FileType
+		}
+		if x.row.Key != y.row.Key {
+			return x.row.Key < y.row.Key
+		}
+		if x.file != y.file {
+			return x.file < y.file
+		}
+		return x.rec < y.rec
+	})
+	rows := make([]Row, len(all))
+	for i, r := range all {
+		rows[i] = r.row
+	}
+	inserted := map[int]int64{}
+	if len(rows) > 0 {
+		if inserted, err = s.Many(ctx, tx, rows); err != nil {
+			return nil, err
+		}
+	}
+
+	client := s.txClient(tx)
+	var rejects []*ent.RejectCreate
+	count, err := tx.PrepareContext(ctx, s.param(setCounts))
+	if err != nil {
+		return nil, err
+	}
+	defer count.Close()
+	for i, f := range files {
+		if ids[i] == 0 {
+			continue
+		}
+		for _, r := range f.Batch.Rejects {
+			errs := make([]entschema.FieldError, len(r.Errors))
+			for j, e := range r.Errors {
+				errs[j] = entschema.FieldError(e)
+			}
+			rejects = append(rejects, client.Reject.Create().SetFileID(ids[i]).SetRecordIndex(r.Index).
+				SetErrors(errs).SetPayload(string(r.Payload)))
+		}
+		n := int64(len(f.Batch.Records))
+		c := plugins.Counts{Inserted: inserted[ids[i]], Rejected: int64(len(f.Batch.Rejects))}
+		c.Duplicate = n - c.Inserted
+		out[i].Counts = c
+		if _, err := count.ExecContext(ctx, n+c.Rejected, c.Inserted, c.Duplicate, c.Rejected, ids[i]); err != nil {
+			return nil, err
+		}
+	}
+	if len(rejects) > 0 {
+		if err := client.Reject.CreateBulk(rejects...).Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// claimRow is store.Begin's upsert as one prepared statement: it returns
+// no row for a file already loaded.
+const claimRow = `INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
+	records_total, records_inserted, records_duplicate, records_rejected, error, location)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, 'processed', $8, 0, 0, 0, 0, '', '')
+	ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
+	status = 'processed', error = '', processed_at = excluded.processed_at
+	WHERE files.status = 'failed'
+	RETURNING id`
+
+const setCounts = `UPDATE files SET records_total = $1, records_inserted = $2, records_duplicate = $3,
+	records_rejected = $4 WHERE id = $5`
+
+// param turns $n placeholders into SQLite's ?.
+func (s *Store) param(q string) string {
+	if s.Dialect == dialect.Postgres {
+		return q
+	}
+	for i := 20; i > 0; i-- {
+		q = strings.ReplaceAll(q, "$"+strconv.Itoa(i), "?")
+	}
+	return q
+}
