@@ -138,33 +138,34 @@ func (e *Engine) run(ctx context.Context, s *Summary) error {
 	e.events(Event{Kind: "listed", Total: len(jobs)})
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	work := make(chan job)
+	work := make(chan []job)
 	var mu sync.Mutex
+	done := func(j job, r result, took time.Duration) {
+		if r.fatal == nil && r.status != "" {
+			e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
+				Status: r.status, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took})
+		}
+		mu.Lock()
+		r.addTo(s)
+		mu.Unlock()
+		if r.fatal != nil {
+			cancel(r.fatal)
+		}
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < e.workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range work {
-				start := time.Now()
-				r := e.file(ctx, s.ID, j)
-				if r.fatal == nil && r.status != "" {
-					e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
-						Status: r.status, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: time.Since(start)})
-				}
-				mu.Lock()
-				r.addTo(s)
-				mu.Unlock()
-				if r.fatal != nil {
-					cancel(r.fatal)
-				}
+			for unit := range work {
+				e.work(ctx, s.ID, unit, done)
 			}
 		}()
 	}
 feed:
-	for _, j := range jobs {
+	for _, unit := range e.groups(jobs) {
 		select {
-		case work <- j:
+		case work <- unit:
 		case <-ctx.Done():
 			break feed
 		}
