@@ -31,6 +31,15 @@ func CleanPath(p string) (string, error) {
 	return c, nil
 }
 
+// CleanDir is CleanPath for a folder to move files into, where "." (or
+// "") names the input's root.
+func CleanDir(dir string) (string, error) {
+	if dir == "" || dir == "." {
+		return ".", nil
+	}
+	return CleanPath(dir)
+}
+
 func quote(s string) string { return "\"" + s + "\"" }
 
 // ErrFatal marks an error that ends the run, such as a lost database
@@ -38,29 +47,26 @@ func quote(s string) string { return "\"" + s + "\"" }
 var ErrFatal = errors.New("fatal")
 
 // Fatal wraps err so that errors.Is(err, ErrFatal) holds.
-func Fatal(err error) error {
-	if err == nil || errors.Is(err, ErrFatal) {
-		return err
-	}
-	return fatalError{err}
-}
-
-type fatalError struct{ error }
-
-func (f fatalError) Unwrap() []error { return []error{f.error, ErrFatal} }
+func Fatal(err error) error { return mark(err, ErrFatal) }
 
 // ErrRetry marks an error after which the same file may load if tried
 // again, such as a deadlock or serialization failure between writers.
 var ErrRetry = errors.New("retry")
 
 // Retry wraps err so that errors.Is(err, ErrRetry) holds.
-func Retry(err error) error {
-	if err == nil || errors.Is(err, ErrRetry) {
+func Retry(err error) error { return mark(err, ErrRetry) }
+
+// mark makes err also match kind, keeping its message.
+func mark(err, kind error) error {
+	if err == nil || errors.Is(err, kind) {
 		return err
 	}
-	return retryError{err}
+	return marked{err, kind}
 }
 
-type retryError struct{ error }
+type marked struct {
+	error
+	kind error
+}
 
-func (r retryError) Unwrap() []error { return []error{r.error, ErrRetry} }
+func (m marked) Unwrap() []error { return []error{m.error, m.kind} }

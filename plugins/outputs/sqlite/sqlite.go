@@ -102,18 +102,29 @@ func fatal(err error) bool {
 // statement, and 6 columns x 200 stays far below its variable limit.
 const batchRows = 200
 
+// loader streams a file's records into SQLite in the file's transaction.
 type loader struct {
 	tx       *sql.Tx
 	fileType string
 	fileID   int
-	full     *sql.Stmt
 	inserted int64
-	now      time.Time
 }
 
 func newLoader(_ context.Context, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
-	return &loader{tx: tx, fileType: fileType, fileID: fileID, now: time.Now().UTC()}, nil
+	return &loader{tx: tx, fileType: fileType, fileID: fileID}, nil
 }
+
+func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
+	rows := make([]store.Row, len(recs))
+	for i, r := range recs {
+		rows[i] = store.Row{FileType: l.fileType, Key: r.Key, Time: r.EventTime, Payload: r.Payload, FileID: l.fileID}
+	}
+	n, err := insertMany(ctx, l.tx, rows)
+	l.inserted += n[l.fileID]
+	return err
+}
+
+func (l *loader) Merge(context.Context) (int64, error) { return l.inserted, nil }
 
 func insert(n int) string {
 	var b strings.Builder
@@ -124,7 +135,7 @@ func insert(n int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?)")
 	}
-	b.WriteString(" ON CONFLICT (file_type, record_key) DO NOTHING")
+	b.WriteString(" ON CONFLICT (file_type, record_key) DO NOTHING RETURNING file_id")
 	return b.String()
 }
 
@@ -154,13 +165,13 @@ func insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int6
 		var err error
 		if n == batchRows {
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, insert(batchRows)+" RETURNING file_id"); err != nil {
+				if full, err = tx.PrepareContext(ctx, insert(batchRows)); err != nil {
 					return nil, err
 				}
 			}
 			res, err = full.QueryContext(ctx, args...)
 		} else {
-			res, err = tx.QueryContext(ctx, insert(n)+" RETURNING file_id", args...)
+			res, err = tx.QueryContext(ctx, insert(n), args...)
 		}
 		if err != nil {
 			return nil, err
@@ -179,45 +190,4 @@ func insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int6
 		rows = rows[n:]
 	}
 	return out, nil
-}
-
-func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
-	args := make([]any, 0, 6*batchRows)
-	for len(recs) > 0 {
-		n := min(len(recs), batchRows)
-		args = args[:0]
-		for _, r := range recs[:n] {
-			var ts any
-			if r.EventTime != nil {
-				ts = *r.EventTime
-			}
-			args = append(args, l.fileType, r.Key, ts, string(r.Payload), l.fileID, l.now)
-		}
-		var res sql.Result
-		var err error
-		if n == batchRows {
-			if l.full == nil {
-				if l.full, err = l.tx.PrepareContext(ctx, insert(batchRows)); err != nil {
-					return err
-				}
-			}
-			res, err = l.full.ExecContext(ctx, args...)
-		} else {
-			res, err = l.tx.ExecContext(ctx, insert(n), args...)
-		}
-		if err != nil {
-			return err
-		}
-		k, _ := res.RowsAffected()
-		l.inserted += k
-		recs = recs[n:]
-	}
-	return nil
-}
-
-func (l *loader) Merge(context.Context) (int64, error) {
-	if l.full != nil {
-		l.full.Close()
-	}
-	return l.inserted, nil
 }
