@@ -110,7 +110,7 @@ if [ "${BENCH_SKIP_BIG:-}" != 1 ]; then
 	RSS="$(( $(cat "$W/rss") / 1024 )) MB ($(du -m "$W"/big/*.json | cut -f1) MB file)"
 	BIGRATE=$(echo "5600000 / ($e - $s)" | bc)
 fi
-db carpipe_bench >/dev/null; psql -q -X "$PG/postgres" -c "DROP DATABASE IF EXISTS carpipe_bench WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_ceiling WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_small WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_big WITH (FORCE)" >/dev/null
+psql -q -X "$PG/postgres" -c "DROP DATABASE IF EXISTS carpipe_bench WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_ceiling WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_small WITH (FORCE)" -c "DROP DATABASE IF EXISTS carpipe_big WITH (FORCE)" >/dev/null
 
 rate() { echo "${2:-$TOTAL} / $1" | bc; }
 cat <<TXT
