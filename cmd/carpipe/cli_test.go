@@ -28,7 +28,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing file", []string{"run", "-c", filepath.Join(dir, "none.yaml")}, exitUsage, "none.yaml"},
 		{"bad yaml", []string{"run", "-c", write("bad.yaml", "version: 1\nname: x\ninputs: [\n")}, exitUsage, "bad.yaml:"},
 		{"unknown key", []string{"run", "-c", write("key.yaml", "version: 1\nname: x\nfoo: 1\n")}, exitUsage, `key.yaml:3:1: unknown key "foo"`},
-		{"unknown type", []string{"run", "-c", write("type.yaml", "version: 1\nname: x\nschemas: "+abs("../../schemas")+"\ninputs:\n  - {name: a, type: gopher}\noutputs:\n  - {name: b, type: sqlite, path: x.db}\n")}, exitUsage, `unknown input type "gopher" (registered: [dir`},
+		{"unknown type", []string{"run", "-c", write("type.yaml", "version: 1\nname: x\nschemas: "+abs("../../schemas")+"\ninputs:\n  - {name: a, type: gopher}\noutputs:\n  - {name: b, type: sqlite, path: x.db}\n")}, exitUsage, `unknown input type "gopher" (registered: [`},
 		{"two ledgers", []string{"run", "-c", write("two.yaml", "version: 1\nname: x\nschemas: "+abs("../../schemas")+"\ninputs:\n  - {name: a, type: dir, path: .}\noutputs:\n  - {name: b, type: sqlite, path: x.db}\n  - {name: c, type: sqlite, path: y.db}\n")}, exitUsage, "only one database output"},
 		{"help", []string{"help"}, exitOK, ""},
 		{"version", []string{"version"}, exitOK, ""},

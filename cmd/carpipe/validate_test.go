@@ -235,7 +235,7 @@ outputs:
 	wantCode(t, code, exitUsage, out, errs)
 	wantContains(t, errs,
 		`c.yaml:5:36: unknown key "speed"`,
-		`unknown input type "ftpx" (registered: [dir`,
+		`unknown input type "ftpx" (registered: [`,
 		"warning: "+cfg+":8:38: variable UNSET_HOST_X is not set",
 		`sample "nothing.json" matches no file type`)
 	wantContains(t, out, "3 problem(s)")

@@ -69,7 +69,7 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 			ft = *f.Info.Time
 		}
 		err := claim.QueryRowContext(ctx, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType,
-			f.Info.Size, f.Info.SHA256, ft, now).Scan(&ids[i])
+			f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path).Scan(&ids[i])
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			out[i].Err = plugins.ErrLoaded
@@ -156,9 +156,9 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 // no row for a file already loaded.
 const claimRow = `INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
 	records_total, records_inserted, records_duplicate, records_rejected, error, location)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, 'processed', $8, 0, 0, 0, 0, '', '')
+	VALUES ($1, $2, $3, $4, $5, $6, $7, 'processed', $8, 0, 0, 0, 0, '', $9)
 	ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
-	status = 'processed', error = '', processed_at = excluded.processed_at
+	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
 	WHERE files.status = 'failed'
 	RETURNING id`
 
