@@ -33,6 +33,16 @@ type Options struct {
 	// InputsOnly builds no output: for dry runs, which must not need a
 	// database or the variables only outputs use.
 	InputsOnly bool
+	// ClaimTTL is how long a file's lease lasts unless renewed: how long
+	// a crashed process's files wait before another takes them (default
+	// DefaultClaimTTL).
+	ClaimTTL time.Duration
+	// DBRetryFor is how long a lost database is waited for, files in
+	// flight being retried with backoff; 0 ends the run at once.
+	DBRetryFor time.Duration
+	// Grace is how long files in flight get to finish once the run's
+	// context ends; 0 rolls them back at once.
+	Grace time.Duration
 }
 
 // Engine is a pipeline built from a config.
@@ -49,6 +59,7 @@ type Engine struct {
 	ledger  plugins.Ledger
 	outs    []output // the ledger first, then the sinks
 	closers []plugins.Closer
+	scale   scaleOut // leases, outages, shutdown: claims.go
 }
 
 type input struct {
@@ -130,7 +141,8 @@ func build(cfg *config.Config, reg *plugins.Registry, router plugins.Router, o O
 	if o.Events == nil {
 		o.Events = func(Event) {}
 	}
-	return &Engine{events: o.Events, name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret}
+	return &Engine{events: o.Events, name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret,
+		scale: newScaleOut(o)}
 }
 
 // decodeAll builds every plugin from its entry, reporting every problem.
@@ -246,12 +258,17 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// Migrate applies pending database migrations.
+// Migrate applies pending database migrations, then brings the typed
+// views up to date.
 func (e *Engine) Migrate(ctx context.Context) error {
 	if e.ledger == nil {
 		return errors.New("no database output")
 	}
-	return e.ledger.Migrate(ctx)
+	if err := e.ledger.Migrate(ctx); err != nil {
+		return err
+	}
+	e.views(ctx)
+	return nil
 }
 
 // action is what happens to a file after it is loaded or has failed.

@@ -121,7 +121,7 @@ func (e *Engine) group(ctx context.Context, run int64, unit []job) []result {
 		log := e.log.With("input", j.in.name, "path", j.file.Path, "file_type", j.typ.Name())
 		if errors.Is(out[k].Err, plugins.ErrLoaded) {
 			e.act(ctx, j, j.in.onSuccess, log)
-			results[i] = result{status: "skipped"}
+			results[i] = result{status: "skipped", reason: reasonLoaded}
 			continue
 		}
 		c := out[k].Counts
@@ -149,8 +149,12 @@ func (e *Engine) readSmall(ctx context.Context, j job, info *plugins.FileInfo) (
 	case errors.Is(err, errGrew):
 		return plugins.Batch{}, e.file(ctx, info.Run, j), false
 	case errors.Is(err, plugins.ErrVanished):
-		log.Warn("file vanished before it was read; skipped")
-		return plugins.Batch{}, result{status: "skipped"}, false
+		if e.claimer() != nil { // replicas: another one loaded it
+			log.Debug("file vanished before it was read; skipped")
+		} else {
+			log.Warn("file vanished before it was read; skipped")
+		}
+		return plugins.Batch{}, result{status: "skipped", reason: reasonVanished}, false
 	case err != nil:
 		return plugins.Batch{}, e.fail(ctx, j, *info, log, fmt.Errorf("cannot read: %w", err)), false
 	}

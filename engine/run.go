@@ -22,7 +22,7 @@ type Summary = plugins.RunSummary
 
 // Event is what the engine tells Options.Events.
 type Event struct {
-	Kind     string // "listed": Total files are about to load; "file": one is done
+	Kind     string // "listed": Total files are about to load; "file": one is done; "database": Status "down" or "up"
 	Total    int
 	Input    string
 	Path     string
@@ -105,6 +105,7 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 	if err := e.ledger.Migrate(ctx); err != nil {
 		return s, err
 	}
+	e.views(ctx)
 	id, err := e.ledger.StartRun(ctx, e.name)
 	if err != nil {
 		return s, err
@@ -135,18 +136,45 @@ func (e *Engine) run(ctx context.Context, s *Summary) error {
 	if err != nil {
 		return err
 	}
+	if err := e.sweep(ctx); err != nil {
+		e.log.Debug("expired leases not swept", "error", err.Error())
+	}
 	e.events(Event{Kind: "listed", Total: len(jobs)})
-	ctx, cancel := context.WithCancelCause(ctx)
+	return e.process(ctx, s, jobs, nil)
+}
+
+// process loads jobs on the workers, small files in groups. When ctx ends
+// no new file starts, and the files in flight get the grace period to
+// commit. A database error is retried until the outage limit; done, when
+// set, sees every result.
+func (e *Engine) process(ctx context.Context, s *Summary, jobs []job, done func(job, result)) error {
+	work, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
-	work := make(chan []job)
+	stopHard := context.AfterFunc(ctx, func() {
+		if e.scale.grace <= 0 {
+			cancel(context.Cause(ctx))
+			return
+		}
+		t := time.AfterFunc(e.scale.grace, func() {
+			cancel(fmt.Errorf("%w: files still loading after the %s grace period were rolled back", context.Cause(ctx), e.scale.grace))
+		})
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stopHard()
+	defer e.renew(work)()
+
+	units := make(chan []job)
 	var mu sync.Mutex
-	done := func(j job, r result, took time.Duration) {
+	report := func(j job, r result, took time.Duration) {
 		if r.fatal == nil && r.status != "" {
 			e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
 				Status: r.status, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took})
 		}
 		mu.Lock()
 		r.addTo(s)
+		if done != nil {
+			done(j, r)
+		}
 		mu.Unlock()
 		if r.fatal != nil {
 			cancel(r.fatal)
@@ -157,21 +185,29 @@ func (e *Engine) run(ctx context.Context, s *Summary) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for unit := range work {
-				e.work(ctx, s.ID, unit, done)
+			for unit := range units {
+				e.leased(work, ctx, s.ID, unit, report)
 			}
 		}()
 	}
 feed:
 	for _, unit := range e.groups(jobs) {
+		if ctx.Err() != nil || work.Err() != nil {
+			break // a stop wins over an idle worker
+		}
 		select {
-		case work <- unit:
+		case units <- unit:
 		case <-ctx.Done():
+			break feed
+		case <-work.Done():
 			break feed
 		}
 	}
-	close(work)
+	close(units)
 	wg.Wait()
+	if err := context.Cause(work); err != nil {
+		return err
+	}
 	return context.Cause(ctx)
 }
 
@@ -181,6 +217,19 @@ type result struct {
 	reason string
 	counts plugins.Counts
 	fatal  error
+}
+
+// Why a file was skipped.
+const (
+	reasonLoaded   = "already loaded"
+	reasonClaimed  = "claimed by another process"
+	reasonVanished = "vanished"
+	reasonChanged  = "changed while read"
+)
+
+// known: the ledger holds the file's current bytes, loaded or failed.
+func (r result) known() bool {
+	return r.status == plugins.StatusProcessed || r.status == plugins.StatusFailed || r.reason == reasonLoaded
 }
 
 func (r result) addTo(s *Summary) {
@@ -214,8 +263,14 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 		return result{}
 	case errors.Is(err, plugins.ErrVanished):
 		// Another process took it (a replica, the uploader): not a failure.
-		log.Warn("file vanished before it was read; skipped")
-		return result{status: "skipped"}
+		// Replicas see this all the time: a file listed here was loaded
+		// and moved by another before this one claimed it.
+		if e.claimer() != nil {
+			log.Debug("file vanished before it was read; skipped")
+		} else {
+			log.Warn("file vanished before it was read; skipped")
+		}
+		return result{status: "skipped", reason: reasonVanished}
 	case err != nil:
 		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err))
 	}
@@ -229,7 +284,7 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 		// Loaded before: finish what a crash may have left undone.
 		e.act(ctx, j, j.in.onSuccess, log)
 		log.Debug("file already loaded")
-		return result{status: "skipped"}
+		return result{status: "skipped", reason: reasonLoaded}
 	}
 
 	counts, err := e.load(ctx, j, info, open)
@@ -245,10 +300,10 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	switch {
 	case errors.Is(err, plugins.ErrLoaded):
 		e.act(ctx, j, j.in.onSuccess, log)
-		return result{status: "skipped"}
+		return result{status: "skipped", reason: reasonLoaded}
 	case errors.Is(err, errChanged):
 		log.Warn("file changed while it was read; it will be loaded on a later run")
-		return result{status: "skipped"}
+		return result{status: "skipped", reason: reasonChanged}
 	case errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil:
 		return result{fatal: err}
 	case err != nil:
@@ -279,9 +334,14 @@ func (e *Engine) act(ctx context.Context, j job, a action, log interface{ Error(
 	if a.kind == "keep" {
 		return
 	}
-	if _, err := j.in.apply(ctx, a, j.file.Path); err != nil && !errors.Is(err, plugins.ErrVanished) {
-		log.Error("file action failed; it will be retried on the next run", "action", a.String(), "error", err.Error())
+	loc, err := j.in.apply(ctx, a, j.file.Path)
+	if err != nil {
+		if !errors.Is(err, plugins.ErrVanished) {
+			log.Error("file action failed; it will be retried on the next run", "action", a.String(), "error", err.Error())
+		}
+		return
 	}
+	e.located(ctx, j, loc)
 }
 
 var errChanged = errors.New("file changed while it was read")

@@ -23,8 +23,9 @@ type File struct {
 type Input interface {
 	List(ctx context.Context) ([]File, error)
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
-	// Move puts path into folder dir (relative to the root) and returns the
-	// new path. It never overwrites a different file: it picks a free name.
+	// Move puts path into folder dir (relative to the root; "." is the root
+	// itself, see CleanDir) and returns the new path. It never overwrites a
+	// different file: it picks a free name.
 	Move(ctx context.Context, path, dir string) (string, error)
 	Delete(ctx context.Context, path string) error
 }
@@ -152,18 +153,20 @@ type Closer interface {
 	Close() error
 }
 
-// Claimer is implemented by a ledger that leases a file to one process at a
+// Claimer is implemented by a ledger that leases files to one process at a
 // time, so that replicas sharing an input never read the same file at once.
 // A lease is a row in the database: it outlives a crashed holder only until
 // it expires. The ledger's unique index still decides which commit counts.
 type Claimer interface {
-	// Claim leases input/path to holder for ttl. It returns false, and no
-	// error, while another holder's lease is live.
-	Claim(ctx context.Context, holder, input, path string, ttl time.Duration) (bool, error)
+	// Claim leases the paths of input to holder for ttl, in one round trip,
+	// and returns those it got: not those another holder's live lease has.
+	Claim(ctx context.Context, holder, input string, paths []string, ttl time.Duration) ([]string, error)
 	// Renew extends every lease holder has.
 	Renew(ctx context.Context, holder string, ttl time.Duration) error
-	// Release ends holder's lease on input/path.
-	Release(ctx context.Context, holder, input, path string) error
+	// Release ends holder's leases on the paths of input.
+	Release(ctx context.Context, holder, input string, paths []string) error
+	// ReleaseAll ends every lease holder has.
+	ReleaseAll(ctx context.Context, holder string) error
 	// Sweep deletes expired leases, of files no one will claim again.
 	Sweep(ctx context.Context) error
 }

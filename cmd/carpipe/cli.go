@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/carpipe/carpipe/config"
+	"github.com/carpipe/carpipe/engine"
 )
 
 // Exit codes, for every command.
@@ -40,10 +41,16 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "-c FILE", "load every new file of the pipeline once", runCmd},
-		{"migrate", "-c FILE", "apply pending database migrations", migrateCmd},
+		{"migrate", "-c FILE", "apply pending database migrations and update the typed views", migrateCmd},
 		{"validate", "[-c FILE | --schemas DIR] [PATH...]", "check files as run would, writing nothing", validateCmd},
 		{"check", "-c FILE [--sample NAME]...", "lint a config without connecting anywhere", checkCmd},
-		{"schemas", "[-c FILE | --schemas DIR]", "list the file types", schemasCmd},
+		{"schemas", "[-c FILE | --schemas DIR] [--sql]", "list the file types, or the SQL of their views", schemasViewsCmd},
+		{"runs", "-c FILE [-n 20]", "show the recent runs", runsCmd},
+		{"files", "-c FILE [--status failed]", "show the file ledger, with each failure's reason", filesCmd},
+		{"rejects", "-c FILE --file ID", "show a file's rejected records and their errors", rejectsCmd},
+		{"reprocess", "-c FILE ID... | --failed", "put failed files back, for the next run to load", reprocessCmd},
+		{"plugins", "", "list the plugins with their config keys and samples", pluginsCmd},
+		{"config", "schema", "print the JSON Schema of the config file", configCmd},
 		{"version", "", "print the version", versionCmd},
 		{"help", "", "show this help", helpCmd},
 	}
@@ -57,6 +64,7 @@ type cli struct {
 	log            *slog.Logger
 	mask           *masker
 	ctx            context.Context
+	tune           func(*engine.Options) // a command's extra engine options
 }
 
 // Run is the whole command line; main only exits with its result.
@@ -74,6 +82,8 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops gracefully; a second one kills as usual.
+	context.AfterFunc(ctx, stop)
 	m := &masker{}
 	c := &cli{stdin: stdin, stdout: stdout, stderr: &maskWriter{w: stderr, m: m}, env: os.LookupEnv, mask: m, ctx: ctx}
 	return c.main(args)

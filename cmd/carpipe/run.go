@@ -33,9 +33,13 @@ func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
 		c.fail(err)
 		return nil, exitUsage, false
 	}
-	e, err := engine.New(c.ctx, cfg, plugins.Default, set, engine.Options{
+	opts := engine.Options{
 		Workers: workers, Logger: c.log, Stdout: c.stdout, Secret: c.mask.add,
-	})
+	}
+	if c.tune != nil {
+		c.tune(&opts)
+	}
+	e, err := engine.New(c.ctx, cfg, plugins.Default, set, opts)
 	if err != nil {
 		c.fail(err)
 		return nil, errCode(err), false
@@ -46,16 +50,42 @@ func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
 func runCmd(c *cli, args []string) int {
 	f := c.flags("run", true)
 	workers := f.Int("workers", 0, "files loaded at once (default: number of CPUs)")
+	quiet := f.Bool("quiet", false, "no progress display, even on a terminal")
+	o := addRunFlags(f)
 	if code, ok := c.parse(f, args); !ok {
 		return code
 	}
+	if code, ok := o.check(c); !ok {
+		return code
+	}
+	var m *metrics
+	if o.metricsAddr != "" || o.pushgateway != "" {
+		m = newMetrics()
+	}
+	c.tune = o.tune(m)
+	var pr *progress // only on a terminal, and not for a daemon
+	if !*quiet && !o.watch {
+		pr = c.newProgress()
+	}
+	c.tune = pr.hook(c.tune)
 	e, code, ok := c.pipeline(f, *workers)
 	if !ok {
 		return code
 	}
 	defer e.Close()
+	stop, code, ok := c.serveMetrics(m, o)
+	if !ok {
+		return code
+	}
+	defer stop()
+	if o.watch {
+		return c.watch(e, o, m)
+	}
+	pr.begin()
 	s, err := e.Run(c.ctx)
+	pr.end()
 	c.summary(s)
+	c.pushMetrics(m, o, s, err)
 	if err != nil {
 		c.fail(err)
 		return exitFatal

@@ -49,6 +49,7 @@ type Store struct {
 
 	client *ent.Client
 	write  sync.Mutex
+	moves  moves // locations not yet written: history.go
 }
 
 var _ plugins.Ledger = (*Store)(nil)
@@ -66,6 +67,9 @@ func (s *Store) Close() error {
 	if s.DB == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.flushMoves(ctx)
 	return s.DB.Close()
 }
 
@@ -103,6 +107,7 @@ func (s *Store) StartRun(ctx context.Context, pipeline string) (int64, error) {
 
 // FinishRun records what a run did.
 func (s *Store) FinishRun(ctx context.Context, r plugins.RunSummary) error {
+	s.flushMoves(ctx)
 	err := s.client.Run.UpdateOneID(int(r.ID)).
 		SetFinishedAt(r.Finished).SetStatus(r.Status).
 		SetFilesProcessed(r.FilesProcessed).SetFilesFailed(r.FilesFailed).
@@ -139,14 +144,14 @@ func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) err
 		case ent.IsNotFound(err):
 			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(f.Path).
 				SetFileType(f.FileType).SetSize(f.Size).SetSha256(f.SHA256).SetNillableFileTime(f.Time).
-				SetStatus(plugins.StatusFailed).SetError(reason).SetProcessedAt(time.Now()).Exec(ctx)
+				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(f.Path).SetProcessedAt(time.Now()).Exec(ctx)
 		case err != nil:
 			return err
 		case old.Status == plugins.StatusProcessed:
 			return nil // a concurrent run loaded it
 		}
 		return old.Update().SetRunID(int(f.Run)).SetFileType(f.FileType).SetError(reason).
-			SetProcessedAt(time.Now()).Exec(ctx)
+			SetLocation(f.Path).SetProcessedAt(time.Now()).Exec(ctx)
 	})
 	if err != nil {
 		return plugins.Fatal(fmt.Errorf("recording a failed file: %w", err))
@@ -224,7 +229,7 @@ func (t *fileTx) begin(ctx context.Context) error {
 	t.id, err = t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
 		SetPath(t.info.Path).SetFileType(t.info.FileType).SetSize(t.info.Size).
 		SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
-		SetStatus(plugins.StatusProcessed).SetProcessedAt(now).
+		SetStatus(plugins.StatusProcessed).SetLocation(t.info.Path).SetProcessedAt(now).
 		OnConflict(
 			entsql.ConflictColumns(file.FieldInput, file.FieldPath, file.FieldSha256),
 			entsql.ResolveWith(func(u *entsql.UpdateSet) {
@@ -232,6 +237,7 @@ func (t *fileTx) begin(ctx context.Context) error {
 				u.Set(file.FieldFileType, t.info.FileType)
 				u.Set(file.FieldStatus, plugins.StatusProcessed)
 				u.Set(file.FieldError, "")
+				u.Set(file.FieldLocation, t.info.Path)
 				u.Set(file.FieldProcessedAt, now)
 			}),
 			entsql.UpdateWhere(entsql.EQ(file.FieldStatus, plugins.StatusFailed)),

@@ -120,7 +120,7 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if dir, err = plugins.CleanPath(dir); err != nil {
+	if dir, err = plugins.CleanDir(dir); err != nil {
 		return "", err
 	}
 	if path.Dir(p) == dir {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/carpipe/carpipe/engine"
+)
+
+// metrics turns engine events and run results into Prometheus metrics.
+// Labels are config names (inputs), file types and fixed words: never a
+// path, a host or anything from a connection string.
+type metrics struct {
+	reg      *prometheus.Registry // carpipe_* only: what a push sends
+	files    *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
+	records  *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	runs     *prometheus.CounterVec
+	runTime  prometheus.Gauge
+	lastOK   prometheus.Gauge
+	dbUp     prometheus.Gauge
+
+	mu      sync.Mutex
+	healthy bool
+	why     string // why not, for /healthz
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_files_total",
+			Help: "Files dealt with, by input, file type and outcome (processed, failed, skipped)."},
+			[]string{"input", "file_type", "outcome"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_files_skipped_total",
+			Help: "Skipped files by reason: loaded (already in the ledger), claimed (by another process), vanished, changed (while read)."},
+			[]string{"input", "reason"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_records_total",
+			Help: "Records of loaded files, by input, file type and outcome (inserted, duplicate, rejected)."},
+			[]string{"input", "file_type", "outcome"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_bytes_total",
+			Help: "Bytes of the files loaded or failed, by input and file type."},
+			[]string{"input", "file_type"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "carpipe_file_duration_seconds",
+			Help:    "Time to deal with one file, from claim to action, by file type and outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)},
+			[]string{"file_type", "outcome"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_runs_total",
+			Help: "Runs by status: ok, partial, failed; idle is a watch loop that found nothing new."},
+			[]string{"status"}),
+		runTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "carpipe_last_run_duration_seconds",
+			Help: "How long the latest run or watch loop took."}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "carpipe_last_success_timestamp_seconds",
+			Help: "Unix time the latest run or watch loop ended without a fatal error."}),
+		dbUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "carpipe_database_up",
+			Help: "1 when the database answered last time it was used, else 0."}),
+		why: "no loop has reached the database yet",
+	}
+	m.reg.MustRegister(m.files, m.skipped, m.records, m.bytes, m.duration, m.runs, m.runTime, m.lastOK, m.dbUp)
+	return m
+}
+
+var skipReasons = map[string]string{
+	"already loaded":             "loaded",
+	"claimed by another process": "claimed",
+	"vanished":                   "vanished",
+	"changed while read":         "changed",
+}
+
+// event is the engine's Events hook: counters only, it never blocks.
+func (m *metrics) event(ev engine.Event) {
+	switch ev.Kind {
+	case "file":
+		m.files.WithLabelValues(ev.Input, ev.FileType, ev.Status).Inc()
+		m.duration.WithLabelValues(ev.FileType, ev.Status).Observe(ev.Duration.Seconds())
+		switch ev.Status {
+		case "skipped":
+			reason, ok := skipReasons[ev.Reason]
+			if !ok {
+				reason = "other"
+			}
+			m.skipped.WithLabelValues(ev.Input, reason).Inc()
+		default:
+			m.bytes.WithLabelValues(ev.Input, ev.FileType).Add(float64(ev.Bytes))
+			m.records.WithLabelValues(ev.Input, ev.FileType, "inserted").Add(float64(ev.Counts.Inserted))
+			m.records.WithLabelValues(ev.Input, ev.FileType, "duplicate").Add(float64(ev.Counts.Duplicate))
+			m.records.WithLabelValues(ev.Input, ev.FileType, "rejected").Add(float64(ev.Counts.Rejected))
+		}
+	case "database":
+		m.database(ev.Status == "up", ev.Reason)
+	}
+}
+
+func (m *metrics) database(up bool, why string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.healthy, m.why = up, why
+	if up {
+		m.dbUp.Set(1)
+	} else {
+		m.dbUp.Set(0)
+	}
+}
+
+// done records a run (or a watch loop) and how it ended.
+func (m *metrics) done(s engine.Summary, err error, dbOK bool) {
+	status := s.Status
+	if status == "" {
+		status = "idle"
+		if err != nil {
+			status = "failed"
+		}
+	}
+	m.runs.WithLabelValues(status).Inc()
+	if !s.Finished.IsZero() {
+		m.runTime.Set(s.Finished.Sub(s.Started).Seconds())
+	}
+	if err == nil {
+		m.lastOK.Set(float64(time.Now().UnixNano()) / 1e9)
+	}
+	why := ""
+	if !dbOK && err != nil {
+		why = err.Error()
+	}
+	m.database(dbOK, why)
+}
+
+// serve starts /metrics and /healthz on addr; mask cleans what /healthz
+// says about an error.
+func (m *metrics) serve(addr string, mask func(string) string) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	all := prometheus.NewRegistry()
+	all.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{m.reg, all}, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		m.mu.Lock()
+		ok, why := m.healthy, m.why
+		m.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "database unreachable: %s\n", mask(why))
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) // ends at Shutdown
+	return srv, ln.Addr(), nil
+}
+
+// push sends the carpipe_* metrics to a Pushgateway, replacing the
+// group's previous push: the job "carpipe", the pipeline, and the index
+// of an Indexed Job's pod when there is one, so parallel pods do not
+// overwrite each other.
+func (m *metrics) push(ctx context.Context, url, pipeline, index string) error {
+	p := push.New(url, "carpipe").Gatherer(m.reg).Grouping("pipeline", pipeline)
+	if index != "" {
+		p = p.Grouping("index", index)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return p.PushContext(ctx)
+}

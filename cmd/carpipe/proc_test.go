@@ -1,0 +1,452 @@
+package main
+
+// Helpers for the tests that run carpipe as real processes: the binary,
+// built once; processes with captured output; a TCP proxy that can cut
+// the database away; generated inboxes.
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/carpipe/carpipe/plugins/plugintest"
+)
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds carpipe once per test binary, static (CGO_ENABLED=0) as
+// deploy/Dockerfile builds it.
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "carpipe-bin-"); binErr != nil {
+			return
+		}
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			goCmd = "/usr/local/go/bin/go"
+		}
+		binPath = filepath.Join(binDir, "carpipe")
+		cmd := exec.Command(goCmd, "build", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running carpipe.
+type proc struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan struct{}
+	state          *os.ProcessState
+}
+
+func startProc(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(binary(t), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	p.cmd.Env = append(os.Environ(), env...)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		p.state = p.cmd.ProcessState
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// wait returns the exit code (-1 when a signal ended the process).
+func (p *proc) wait(within time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.state.ExitCode()
+	case <-time.After(within):
+		p.t.Fatalf("carpipe %v still running after %v\nstderr:\n%s", p.cmd.Args[1:], within, p.stderr)
+		return 0
+	}
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) signal(sig syscall.Signal) {
+	if err := p.cmd.Process.Signal(sig); err != nil && !p.exited() {
+		p.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing after within.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, not synchronisation
+	}
+}
+
+// summaryLine reads "N processed, N failed, N skipped" from run's output.
+var summaryLine = regexp.MustCompile(`files:\s+(\d+) processed, (\d+) failed, (\d+) skipped`)
+
+func summaryCounts(t *testing.T, out string) (processed, failed, skipped int) {
+	t.Helper()
+	m := summaryLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary in:\n%s", out)
+	}
+	processed, _ = strconv.Atoi(m[1])
+	failed, _ = strconv.Atoi(m[2])
+	skipped, _ = strconv.Atoi(m[3])
+	return
+}
+
+// tcpProxy forwards 127.0.0.1 connections to the database, and can cut
+// them all (and refuse new ones) until restored: a lost server, without
+// touching the server other tests share.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	go p.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+	})
+	return p
+}
+
+func (p *tcpProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		u, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[u] = true, true
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		go pipe(c, u)
+		go pipe(u, c)
+	}
+}
+
+// cut closes every connection and refuses new ones.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *tcpProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+// proxied is a fresh test database, reached directly (for the test's own
+// queries) and through a proxy (for carpipe).
+func proxied(t *testing.T) (direct *sql.DB, dsn string, px *tcpProxy) {
+	t.Helper()
+	raw := plugintest.PostgresDSN(t)
+	cfg, err := pq.NewConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px = newProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(px.ln.Addr().String())
+	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Host = px.ln.Addr().String()
+		dsn = u.String()
+	} else {
+		dsn = raw + " host=" + host + " port=" + port // lib/pq: a later key wins
+	}
+	direct, err = sql.Open("postgres", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { direct.Close() })
+	return direct, dsn, px
+}
+
+// pgDB is a fresh test database: its DSN and a handle for the test.
+func pgDB(t *testing.T) (*sql.DB, string) {
+	t.Helper()
+	dsn := plugintest.PostgresDSN(t)
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, dsn
+}
+
+// inbox holds generated vehicles_status files; their records have unique
+// keys, so that the records table counts every file loaded exactly.
+type inbox struct {
+	dir     string
+	files   map[string][]byte // name: content
+	records int
+}
+
+// genInbox writes n files: every bigEvery-th one big (bigRecords records
+// of about 500 bytes: from 550 records on, past the small-file size, so
+// loaded alone and streamed), the others small (smallRecords records of
+// about 130 bytes, loaded in groups). bigEvery 0: none big.
+func genInbox(t *testing.T, n, bigEvery, bigRecords, smallRecords int) *inbox {
+	t.Helper()
+	in := &inbox{dir: filepath.Join(t.TempDir(), "inbox"), files: map[string][]byte{}}
+	if err := os.MkdirAll(in.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		records, status := smallRecords, "parked with the engine off and the doors locked"
+		if bigEvery > 0 && i%bigEvery == 0 {
+			records, status = bigRecords, strings.Repeat("driving along with every sensor reporting; ", 9)
+		}
+		var b strings.Builder
+		b.WriteString(`{"vehicle_status": [`)
+		for k := range records {
+			if k > 0 {
+				b.WriteString(",\n")
+			}
+			fmt.Fprintf(&b, `{"vehicle_id": "car-%04d-%05d", "report_time": "2020-01-01T00:00:00Z", "status": %q}`, i, k, status)
+		}
+		b.WriteString("]}\n")
+		name := fmt.Sprintf("vehicles_status_%d.json", 1600000000+i)
+		in.files[name] = []byte(b.String())
+		in.records += records
+		if err := os.WriteFile(filepath.Join(in.dir, name), in.files[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return in
+}
+
+// config writes a pipeline reading in.dir (moving loaded files to
+// processed/) into output, a YAML flow mapping.
+func (in *inbox) config(t *testing.T, output string) string {
+	t.Helper()
+	abs, _ := filepath.Abs("../../schemas")
+	path := filepath.Join(filepath.Dir(in.dir), "carpipe.yaml")
+	cfg := fmt.Sprintf(`version: 1
+name: scale
+schemas: %q
+inputs:
+  - {name: inbox, type: dir, path: %q, on_success: "move:processed", on_failure: "move:failed"}
+outputs:
+  - %s
+`, abs, in.dir, output)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func pgOutput(dsn string) string { return fmt.Sprintf("{name: db, type: postgres, dsn: %q}", dsn) }
+
+func scalar(t *testing.T, db *sql.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// consistent checks what must hold at any moment, even right after a
+// kill: every ledger row has exactly its records (no partial file), every
+// moved file is in the ledger (no move before the commit), and every file
+// still in the inbox is byte for byte what was put there. It returns how
+// many files the ledger holds as loaded.
+func (in *inbox) consistent(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	loaded := map[string]bool{}
+	rows, err := db.Query(`SELECT f.path, f.records_inserted, f.records_total,
+		(SELECT count(*) FROM records r WHERE r.file_id = f.id) FROM files f WHERE f.status = 'processed'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var path string
+		var inserted, total, stored int
+		if err := rows.Scan(&path, &inserted, &total, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if loaded[path] {
+			t.Errorf("%s is in the ledger twice", path)
+		}
+		loaded[path] = true
+		if inserted != stored || total != stored || bytes.Count(in.files[path], []byte(`"vehicle_id"`)) != stored {
+			t.Errorf("%s: ledger says %d inserted of %d, %d records stored", path, inserted, total, stored)
+		}
+	}
+	if n := scalar(t, db, "SELECT count(*) FROM files WHERE status <> 'processed'"); n != 0 {
+		t.Errorf("%d files failed", n)
+	}
+	sum := 0
+	for p := range loaded {
+		sum += bytes.Count(in.files[p], []byte(`"vehicle_id"`))
+	}
+	if n := scalar(t, db, "SELECT count(*) FROM records"); n != sum {
+		t.Errorf("%d records stored, the loaded files hold %d", n, sum)
+	}
+	for name, want := range in.files {
+		moved, errMoved := os.ReadFile(filepath.Join(in.dir, "processed", name))
+		here, errHere := os.ReadFile(filepath.Join(in.dir, name))
+		switch {
+		case errMoved == nil && errHere == nil:
+			t.Errorf("%s is both in the inbox and in processed/", name)
+		case errMoved == nil:
+			if !loaded[name] {
+				t.Errorf("%s was moved but is not in the ledger", name)
+			}
+			if !bytes.Equal(moved, want) {
+				t.Errorf("processed/%s changed", name)
+			}
+		case errHere == nil:
+			if !bytes.Equal(here, want) {
+				t.Errorf("%s changed in the inbox", name)
+			}
+		default:
+			t.Errorf("%s is gone", name)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(in.dir, "processed")); len(entries) > len(loaded) {
+		t.Errorf("%d files in processed/ for %d loaded", len(entries), len(loaded))
+	}
+	return len(loaded)
+}
+
+// complete checks that every file was loaded once and moved.
+func (in *inbox) complete(t *testing.T, db *sql.DB) {
+	t.Helper()
+	if n := in.consistent(t, db); n != len(in.files) {
+		t.Fatalf("%d of %d files loaded", n, len(in.files))
+	}
+	if n := scalar(t, db, "SELECT count(*) FROM records"); n != in.records {
+		t.Fatalf("%d records, want %d", n, in.records)
+	}
+	if n := scalar(t, db, "SELECT count(*) FROM claims"); n != 0 {
+		t.Fatalf("%d leases left", n)
+	}
+}
+
+// copyFile drops a file into a watched folder as uploaders should: under
+// a hidden name, renamed when complete.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(filepath.Dir(to), "."+filepath.Base(to)+".part")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/carpipe/carpipe/engine"
+	"github.com/carpipe/carpipe/plugins"
+)
+
+// runOpts are the flags of run that let replicas share inputs, ride out
+// outages, keep running and report.
+type runOpts struct {
+	watch       bool
+	interval    time.Duration
+	metricsAddr string
+	pushgateway string
+	dbRetryFor  time.Duration
+	claimTTL    time.Duration
+	grace       time.Duration
+}
+
+// defaultGrace fits in Kubernetes' default 30s termination grace period.
+const defaultGrace = 25 * time.Second
+
+func addRunFlags(f *flags) *runOpts {
+	o := &runOpts{}
+	f.BoolVar(&o.watch, "watch", false, "keep running, loading files as they arrive; SIGINT/SIGTERM stop it (exit 0)")
+	f.DurationVar(&o.interval, "interval", engine.DefaultInterval, "with --watch, how often every input is listed (dir inputs also wake on file system notifications)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on `ADDRESS`, e.g. :9090")
+	f.StringVar(&o.pushgateway, "pushgateway", "", "push the run's metrics to the Pushgateway at `URL` when it ends (not with --watch)")
+	f.DurationVar(&o.dbRetryFor, "db-retry-for", time.Minute, "how long a lost database is waited for, files in flight retried with backoff, before exit 1 (0: at once)")
+	f.DurationVar(&o.claimTTL, "claim-ttl", engine.DefaultClaimTTL, "a file's lease, renewed while it loads: a crashed process's files wait at most this long")
+	f.DurationVar(&o.grace, "grace", defaultGrace, "on SIGINT/SIGTERM, how long files in flight get to commit before they are rolled back")
+	return o
+}
+
+func (o *runOpts) check(c *cli) (int, bool) {
+	var problem string
+	switch {
+	case o.interval <= 0:
+		problem = "--interval must be positive"
+	case o.claimTTL < time.Second:
+		problem = "--claim-ttl must be at least 1s"
+	case o.dbRetryFor < 0 || o.grace < 0:
+		problem = "--db-retry-for and --grace must not be negative"
+	case o.watch && o.pushgateway != "":
+		problem = "--pushgateway is for one-shot runs; with --watch, let Prometheus scrape --metrics-addr"
+	}
+	if o.pushgateway != "" && problem == "" {
+		u, err := url.Parse(o.pushgateway)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problem = fmt.Sprintf("--pushgateway %q: want an http:// or https:// URL", o.pushgateway)
+		} else if pw, ok := u.User.Password(); ok {
+			c.mask.add(pw)
+		}
+	}
+	if problem != "" {
+		fmt.Fprintln(c.stderr, "carpipe run:", problem)
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// tune puts the flags into the engine's options, feeding m if set.
+func (o *runOpts) tune(m *metrics) func(*engine.Options) {
+	return func(eo *engine.Options) {
+		eo.ClaimTTL, eo.DBRetryFor, eo.Grace = o.claimTTL, o.dbRetryFor, o.grace
+		if m == nil {
+			return
+		}
+		prev := eo.Events
+		eo.Events = func(ev engine.Event) {
+			if prev != nil {
+				prev(ev)
+			}
+			m.event(ev)
+		}
+	}
+}
+
+// serveMetrics starts the metrics server when asked; stop shuts it down.
+func (c *cli) serveMetrics(m *metrics, o *runOpts) (stop func(), code int, ok bool) {
+	if o.metricsAddr == "" {
+		return func() {}, 0, true
+	}
+	srv, addr, err := m.serve(o.metricsAddr, c.mask.apply)
+	if err != nil {
+		c.fail(err)
+		return nil, exitUsage, false
+	}
+	c.log.Info("serving metrics", "addr", addr.String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, 0, true
+}
+
+// watch runs the engine until a signal, reporting each loop.
+func (c *cli) watch(e *engine.Engine, o *runOpts, m *metrics) int {
+	c.log.Info("watching for files", "interval", o.interval.String())
+	err := e.Watch(c.ctx, engine.WatchOptions{Interval: o.interval, Loop: func(l engine.Loop) {
+		if m != nil {
+			m.done(l.Summary, l.Err, l.DatabaseOK)
+		}
+		s := l.Summary
+		if s.ID == 0 {
+			return
+		}
+		c.log.Info("run finished", "run", s.ID, "status", s.Status,
+			"processed", s.FilesProcessed, "failed", s.FilesFailed, "skipped", s.FilesSkipped,
+			"inserted", s.RecordsInserted, "duplicate", s.RecordsDuplicate, "rejected", s.RecordsRejected,
+			"duration", s.Finished.Sub(s.Started).Round(time.Millisecond).String())
+	}})
+	if err != nil {
+		c.fail(err)
+		return exitFatal
+	}
+	c.log.Info("stopped")
+	return exitOK
+}
+
+// pushMetrics sends a one-shot run's final metrics; a failed push is
+// logged and leaves the exit code alone: the files are loaded either way.
+func (c *cli) pushMetrics(m *metrics, o *runOpts, s engine.Summary, err error) {
+	if m == nil {
+		return
+	}
+	m.done(s, err, err == nil || !errors.Is(err, plugins.ErrFatal))
+	if o.pushgateway == "" {
+		return
+	}
+	index, _ := c.env("JOB_COMPLETION_INDEX") // set in the pods of an Indexed Job
+	if perr := m.push(context.WithoutCancel(c.ctx), o.pushgateway, s.Pipeline, index); perr != nil {
+		c.log.Error("metrics not pushed", "error", perr.Error())
+	}
+}

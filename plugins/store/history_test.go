@@ -1,0 +1,270 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/outputs/postgres"
+	"github.com/carpipe/carpipe/plugins/outputs/sqlite"
+	"github.com/carpipe/carpipe/plugins/plugintest"
+)
+
+// ledger is what the database outputs offer beyond loading.
+type ledger interface {
+	plugins.Ledger
+	plugins.History
+	plugins.Locator
+	plugins.Viewer
+	plugins.Closer
+}
+
+// ledgers opens a fresh, migrated database of each dialect, and a plain
+// handle on it.
+func ledgers(t *testing.T, fn func(t *testing.T, l ledger, db *sql.DB)) {
+	open := map[string]func(t *testing.T) (ledger, string, string){
+		"postgres": func(t *testing.T) (ledger, string, string) {
+			dsn := plugintest.PostgresDSN(t)
+			return &postgres.Postgres{DSN: dsn, ConnectTimeout: 5 * time.Second}, "postgres", dsn
+		},
+		"sqlite": func(t *testing.T) (ledger, string, string) {
+			path := filepath.Join(t.TempDir(), "h.db")
+			return &sqlite.SQLite{Path: path}, "sqlite", sqlite.DSN(path)
+		},
+	}
+	for _, name := range []string{"postgres", "sqlite"} {
+		t.Run(name, func(t *testing.T) {
+			l, driver, dsn := open[name](t)
+			if err := l.(plugins.Initer).Init(t.Context(), plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			if err := l.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open(driver, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			fn(t, l, db)
+		})
+	}
+}
+
+func location(t *testing.T, db *sql.DB, sha string) string {
+	t.Helper()
+	var loc string
+	if err := db.QueryRow("SELECT location FROM files WHERE sha256 = '" + sha + "'").Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func load(t *testing.T, l ledger, f plugins.FileInfo, b plugins.Batch) {
+	t.Helper()
+	tx, err := l.Begin(t.Context(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Add(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMoved: the row a move is recorded on is the one at that place, of
+// that size, not yet recorded elsewhere.
+func TestMoved(t *testing.T) {
+	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
+		ctx := t.Context()
+		run, _ := l.StartRun(ctx, "p")
+		a := plugins.FileInfo{Run: run, Input: "in", Path: "x.json", FileType: "t", Size: 10, SHA256: "a"}
+		if err := l.Fail(ctx, a, "bad"); err != nil {
+			t.Fatal(err)
+		}
+		if got := location(t, db, "a"); got != "x.json" {
+			t.Fatalf("a failed file is at %q before its action", got)
+		}
+		if err := l.Moved(ctx, "in", "x.json", 10, "failed/x.json"); err != nil {
+			t.Fatal(err)
+		}
+		b := plugins.FileInfo{Run: run, Input: "in", Path: "x.json", FileType: "t", Size: 20, SHA256: "b"}
+		load(t, l, b, plugins.Batch{Records: []plugins.Record{{Key: "k", Payload: []byte(`{}`)}}})
+		// A copy of a's bytes turns up and is moved: no row is at x.json
+		// with its size.
+		if err := l.Moved(ctx, "in", "x.json", 10, "processed/x-1.json"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Moved(ctx, "in", "x.json", 20, "processed/x.json"); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Moved(ctx, "in", "x.json", 20, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := location(t, db, "a"); got != "x.json" {
+			t.Errorf("a move was written before its batch: a is at %q", got)
+		}
+		// The run's end writes what is pending.
+		if err := l.FinishRun(ctx, plugins.RunSummary{ID: run, Status: "ok", Started: time.Now(), Finished: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if got := location(t, db, "a"); got != "failed/x.json" {
+			t.Errorf("a is at %q", got)
+		}
+		if got := location(t, db, "b"); got != "processed/x.json" {
+			t.Errorf("b is at %q", got)
+		}
+
+		files, err := l.Files(ctx, plugins.FileQuery{Status: plugins.StatusFailed})
+		if err != nil || len(files) != 1 || files[0].SHA256 != "a" || files[0].Error != "bad" || files[0].Location != "failed/x.json" {
+			t.Fatalf("failed files %+v, %v", files, err)
+		}
+		if err := l.SetLocation(ctx, files[0].ID, "x.json"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := l.File(ctx, files[0].ID)
+		if err != nil || f.Location != "x.json" || f.Run != run || f.Input != "in" || f.Size != 10 {
+			t.Errorf("file %+v, %v", f, err)
+		}
+		if _, err := l.File(ctx, 999); !errors.Is(err, plugins.ErrNotFound) {
+			t.Errorf("File(999): %v", err)
+		}
+		if err := l.SetLocation(ctx, 999, "x"); !errors.Is(err, plugins.ErrNotFound) {
+			t.Errorf("SetLocation(999): %v", err)
+		}
+		all, _ := l.Files(ctx, plugins.FileQuery{})
+		none, _ := l.Files(ctx, plugins.FileQuery{Since: time.Now().Add(time.Hour)})
+		one, _ := l.Files(ctx, plugins.FileQuery{Limit: 1})
+		if len(all) != 2 || all[0].SHA256 != "b" || len(none) != 0 || len(one) != 1 || one[0].SHA256 != "b" {
+			t.Errorf("files: all %d (newest %s), since later %d, limit 1 %d", len(all), all[0].SHA256, len(none), len(one))
+		}
+	})
+}
+
+// TestMovedBatch: a full batch is written at once, in one go.
+func TestMovedBatch(t *testing.T) {
+	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
+		ctx := t.Context()
+		run, _ := l.StartRun(ctx, "p")
+		const n = 200
+		for i := range n {
+			f := plugins.FileInfo{Run: run, Input: "in", Path: fmt.Sprintf("f%d.json", i), FileType: "t", Size: int64(i), SHA256: fmt.Sprint(i)}
+			if err := l.Fail(ctx, f, "bad"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			if err := l.Moved(ctx, "in", fmt.Sprintf("f%d.json", i), int64(i), fmt.Sprintf("failed/f%d.json", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var moved int
+		db.QueryRow("SELECT count(*) FROM files WHERE location = 'failed/' || path").Scan(&moved)
+		if moved != n {
+			t.Errorf("%d of %d locations written", moved, n)
+		}
+	})
+}
+
+func TestRunsAndRejects(t *testing.T) {
+	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
+		ctx := t.Context()
+		runs, err := l.Runs(ctx, 10)
+		if err != nil || len(runs) != 0 {
+			t.Fatalf("runs of a new database: %v, %v", runs, err)
+		}
+		first, _ := l.StartRun(ctx, "p")
+		start := time.Now().Add(-time.Minute)
+		l.FinishRun(ctx, plugins.RunSummary{ID: first, Started: start, Finished: start.Add(time.Second), Status: "partial", FilesProcessed: 1, RecordsRejected: 2})
+		second, _ := l.StartRun(ctx, "q")
+		runs, err = l.Runs(ctx, 0)
+		if err != nil || len(runs) != 2 || runs[0].ID != second || runs[0].Status != "running" || !runs[0].Finished.IsZero() ||
+			runs[1].Status != "partial" || runs[1].FilesProcessed != 1 || runs[1].RecordsRejected != 2 || runs[1].Pipeline != "p" {
+			t.Fatalf("runs %+v, %v", runs, err)
+		}
+		if runs, _ := l.Runs(ctx, 1); len(runs) != 1 || runs[0].ID != second {
+			t.Errorf("Runs(1) = %+v", runs)
+		}
+
+		f := plugins.FileInfo{Run: first, Input: "in", Path: "y.json", FileType: "t", Size: 5, SHA256: "c"}
+		load(t, l, f, plugins.Batch{Rejects: []plugins.Reject{
+			{Index: 3, Errors: []plugins.FieldError{{Pointer: "/b", Message: "m2"}}, Payload: []byte(`{"b":1}`)},
+			{Index: 1, Errors: []plugins.FieldError{{Pointer: "", Message: "m0"}, {Pointer: "/a", Message: "m1"}}, Payload: []byte(`{"a":1}`)},
+		}})
+		files, _ := l.Files(ctx, plugins.FileQuery{Run: first, FileType: "t", Input: "in", Status: plugins.StatusProcessed})
+		if len(files) != 1 || files[0].RecordsRejected != 2 {
+			t.Fatalf("files %+v", files)
+		}
+		rs, err := l.Rejects(ctx, files[0].ID)
+		if err != nil || len(rs) != 2 || rs[0].Index != 1 || rs[1].Index != 3 || rs[0].Payload != `{"a":1}` ||
+			!slices.Equal(rs[0].Errors, []plugins.FieldError{{Pointer: "", Message: "m0"}, {Pointer: "/a", Message: "m1"}}) {
+			t.Errorf("rejects %+v, %v", rs, err)
+		}
+	})
+}
+
+// TestApplyViews: a view is created once, replaced when its SQL changes,
+// and never over something carpipe did not create.
+func TestApplyViews(t *testing.T) {
+	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
+		ctx := context.Background()
+		v := plugins.View{Name: "t_view", FileType: "t", Columns: []plugins.Column{{Name: "a", Property: "a", Type: plugins.ColInteger}}}
+		for i, want := range []int{1, 0} {
+			touched, err := l.ApplyViews(ctx, []plugins.View{v})
+			if err != nil || len(touched) != want {
+				t.Fatalf("apply %d: touched %v, %v", i, touched, err)
+			}
+		}
+		v.Columns = append(v.Columns, plugins.Column{Name: "b", Property: "b.c'd", Type: plugins.ColText},
+			plugins.Column{Name: "t", Property: "t", Type: plugins.ColTimestamp})
+		if touched, err := l.ApplyViews(ctx, []plugins.View{v}); err != nil || len(touched) != 1 {
+			t.Fatalf("a changed view: touched %v, %v", touched, err)
+		}
+		var fileID int
+		run, _ := l.StartRun(ctx, "p")
+		load(t, l, plugins.FileInfo{Run: run, Input: "in", Path: "t.json", FileType: "t", Size: 1, SHA256: "d"},
+			plugins.Batch{Records: []plugins.Record{
+				{Key: "k", Payload: []byte(`{"a":7,"b.c'd":"x","t":"2020-01-01T00:00:00Z"}`)},
+				// Values of another type, as an older schema let in.
+				{Key: "old", Payload: []byte(`{"a":"seven","b.c'd":8,"t":"2020-13-01T00:00:00Z"}`)},
+			}})
+		var a int64
+		var b string
+		if err := db.QueryRow("SELECT file_id, a, b FROM t_view WHERE a IS NOT NULL").Scan(&fileID, &a, &b); err != nil || a != 7 || b != "x" || fileID == 0 {
+			t.Errorf("t_view row: %d %q, %v", a, b, err)
+		}
+		// SQLite keeps date-times as the text stored.
+		q := "SELECT count(*) FROM t_view WHERE a IS NULL AND b IS NULL AND t = '2020-13-01T00:00:00Z'"
+		if _, pg := l.(*postgres.Postgres); pg {
+			q = "SELECT count(*) FROM t_view WHERE a IS NULL AND b IS NULL AND t IS NULL"
+		}
+		var nulls int
+		if err := db.QueryRow(q).Scan(&nulls); err != nil || nulls != 1 {
+			t.Errorf("values of another type: %d rows of NULLs, %v", nulls, err)
+		}
+
+		if _, err := db.Exec("CREATE VIEW mine AS SELECT 1 AS one"); err != nil {
+			t.Fatal(err)
+		}
+		mine := plugins.View{Name: "mine", FileType: "m"}
+		touched, err := l.ApplyViews(ctx, []plugins.View{mine, {Name: "other", FileType: "o"}})
+		if err == nil || !strings.Contains(err.Error(), "view mine: the name is taken by a view carpipe did not create") || !slices.Equal(touched, []string{"other"}) {
+			t.Errorf("over a view of someone else's: touched %v, %v", touched, err)
+		}
+		var one int
+		if err := db.QueryRow("SELECT one FROM mine").Scan(&one); err != nil || one != 1 {
+			t.Errorf("the other view was changed: %v", err)
+		}
+	})
+}

@@ -1,0 +1,44 @@
+package plugins
+
+import "context"
+
+// View is a typed SQL view over the records of one file type: one column
+// per top-level property of the record schema.
+type View struct {
+	Name     string // a plain SQL identifier: [a-z_][a-z0-9_]*
+	FileType string
+	Columns  []Column
+}
+
+// Column is one property of a View.
+type Column struct {
+	Name     string // a plain SQL identifier, unique in the view
+	Property string // the property's name in the record
+	Type     string // one of the Col* constants
+}
+
+// Column types, from the JSON Schema of the property.
+const (
+	ColText      = "text"      // string
+	ColTimestamp = "timestamp" // string with format date-time
+	ColInteger   = "integer"
+	ColNumber    = "number"
+	ColBoolean   = "boolean"
+	ColJSON      = "json" // object, array, or no single type
+)
+
+// ViewSource is implemented by a Router whose file types have views.
+type ViewSource interface {
+	Views() []View
+}
+
+// Viewer is implemented by a ledger that maintains typed views.
+type Viewer interface {
+	// ViewSQL is the SQL that ApplyViews would run for views; it needs no
+	// connection.
+	ViewSQL(views []View) string
+	// ApplyViews creates or replaces each view whose SQL changed since it
+	// was last applied, and returns the names it touched. One view failing
+	// does not stop the others; the error names every failure.
+	ApplyViews(ctx context.Context, views []View) ([]string, error)
+}
