@@ -20,56 +20,9 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	var root string // of the latest New; the suite runs one subtest at a time
-	plugintest.Input(t, plugintest.InputHarness{
-		New: func(t *testing.T) plugins.Input {
-			root = newRoot(t)
-			return initDir(t, &dir.Dir{Path: root})
-		},
-		Put: func(t *testing.T, p string, data []byte, mtime time.Time) {
-			put(t, root, p, data, mtime)
-		},
-		Get: func(t *testing.T, p string) ([]byte, bool) {
-			data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, false
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return data, true
-		},
-		Remove: func(t *testing.T, p string) {
-			if err := os.Remove(filepath.Join(root, filepath.FromSlash(p))); err != nil {
-				t.Fatal(err)
-			}
-		},
-	})
-}
-
-// newRoot returns an empty folder "in" whose parent also holds a file "x",
-// the target of the suite's "../x" and "a/../../x"; at the end of the test it
-// checks that nothing outside the root changed.
-func newRoot(t *testing.T) string {
-	t.Helper()
-	base := t.TempDir()
-	root := filepath.Join(base, "in")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	canary := filepath.Join(base, "x")
-	if err := os.WriteFile(canary, []byte("outside"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if data, err := os.ReadFile(canary); err != nil || string(data) != "outside" {
-			t.Errorf("the file next to the root: %q, %v; want it untouched", data, err)
-		}
-		if got := names(t, base); !slices.Equal(got, []string{"in", "x"}) {
-			t.Errorf("next to the root: %v; want only [in x]", got)
-		}
-	})
-	return root
+	plugintest.Input(t, plugintest.LocalHarness(func(t *testing.T, root string) plugins.Input {
+		return initDir(t, &dir.Dir{Path: root})
+	}))
 }
 
 func initDir(t *testing.T, d *dir.Dir) *dir.Dir {
@@ -78,34 +31,6 @@ func initDir(t *testing.T, d *dir.Dir) *dir.Dir {
 		t.Fatalf("Init: %v", err)
 	}
 	return d
-}
-
-func put(t *testing.T, root, p string, data []byte, mtime time.Time) {
-	t.Helper()
-	a := filepath.Join(root, filepath.FromSlash(p))
-	if err := os.MkdirAll(filepath.Dir(a), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(a, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(a, mtime, mtime); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// names lists a folder's entries, sorted.
-func names(t *testing.T, folder string) []string {
-	t.Helper()
-	es, err := os.ReadDir(folder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Name())
-	}
-	return out
 }
 
 // listed returns the listing's paths, sorted, failing on a duplicate.
@@ -131,7 +56,7 @@ var mtime = time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
 func TestRecursive(t *testing.T) {
 	root := t.TempDir()
 	for _, p := range []string{"top.json", "sub/a.json", "sub/deeper/b.json", "sub/.partial.json", ".hidden/c.json", "sub/.hidden/d.json"} {
-		put(t, root, p, []byte(p), mtime)
+		plugintest.PutFile(t, root, p, []byte(p), mtime)
 	}
 	d := initDir(t, &dir.Dir{Path: root, Recursive: true})
 	want := []string{"sub/a.json", "sub/deeper/b.json", "top.json"}
@@ -148,8 +73,8 @@ func TestRecursive(t *testing.T) {
 
 func TestSkipsSymlinksAndFifos(t *testing.T) {
 	root := t.TempDir()
-	put(t, root, "real.json", []byte("{}"), mtime)
-	put(t, root, "sub/s.json", []byte("{}"), mtime)
+	plugintest.PutFile(t, root, "real.json", []byte("{}"), mtime)
+	plugintest.PutFile(t, root, "sub/s.json", []byte("{}"), mtime)
 	if err := os.Symlink("real.json", filepath.Join(root, "link.json")); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +115,7 @@ func TestInit(t *testing.T) {
 
 func TestModTime(t *testing.T) {
 	root := t.TempDir()
-	put(t, root, "a.json", []byte("{}"), mtime)
+	plugintest.PutFile(t, root, "a.json", []byte("{}"), mtime)
 	files, err := initDir(t, &dir.Dir{Path: root}).List(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -204,15 +129,15 @@ func TestModTime(t *testing.T) {
 func TestMoveFreeNames(t *testing.T) {
 	root := t.TempDir()
 	d := initDir(t, &dir.Dir{Path: root})
-	put(t, root, "processed/r.json", []byte("0"), mtime)
+	plugintest.PutFile(t, root, "processed/r.json", []byte("0"), mtime)
 	for _, want := range []string{"processed/r-1.json", "processed/r-2.json"} {
-		put(t, root, "r.json", []byte(want), mtime)
+		plugintest.PutFile(t, root, "r.json", []byte(want), mtime)
 		got, err := d.Move(t.Context(), "r.json", "processed")
 		if err != nil || got != want {
 			t.Errorf("Move = %q, %v; want %q", got, err, want)
 		}
 	}
-	if got := names(t, filepath.Join(root, "processed")); !slices.Equal(got, []string{"r-1.json", "r-2.json", "r.json"}) {
+	if got := plugintest.Names(t, filepath.Join(root, "processed")); !slices.Equal(got, []string{"r-1.json", "r-2.json", "r.json"}) {
 		t.Errorf("processed/ holds %v", got)
 	}
 }
@@ -231,10 +156,10 @@ func TestMoveHealsInterruptedMove(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			d := initDir(t, &dir.Dir{Path: root})
-			put(t, root, "x.json", []byte("payload"), mtime)
+			plugintest.PutFile(t, root, "x.json", []byte("payload"), mtime)
 			wantNames := []string{filepath.Base(tc.want)}
 			if tc.taken {
-				put(t, root, "processed/x.json", []byte("other"), mtime)
+				plugintest.PutFile(t, root, "processed/x.json", []byte("other"), mtime)
 				wantNames = []string{"x-1.json", "x.json"}
 			}
 			link := filepath.Join(root, filepath.FromSlash(tc.want))
@@ -249,7 +174,7 @@ func TestMoveHealsInterruptedMove(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Fatalf("Move = %q, %v; want %q", got, err, tc.want)
 			}
-			if got := names(t, filepath.Join(root, "processed")); !slices.Equal(got, wantNames) {
+			if got := plugintest.Names(t, filepath.Join(root, "processed")); !slices.Equal(got, wantNames) {
 				t.Errorf("processed/ holds %v; want %v", got, wantNames)
 			}
 			if data, err := os.ReadFile(link); err != nil || string(data) != "payload" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/carpipe/carpipe/plugins/inputs/dir"
+	"github.com/carpipe/carpipe/plugins/plugintest"
 )
 
 // TestMoveToRoot: reprocess puts a failed file back at the root, "."; the
@@ -15,7 +16,7 @@ import (
 func TestMoveToRoot(t *testing.T) {
 	root := t.TempDir()
 	d := initDir(t, &dir.Dir{Path: root})
-	put(t, root, "failed/r.json", []byte("back"), mtime)
+	plugintest.PutFile(t, root, "failed/r.json", []byte("back"), mtime)
 	got, err := d.Move(t.Context(), "failed/r.json", ".")
 	if err != nil || got != "r.json" {
 		t.Fatalf("Move = %q, %v; want r.json", got, err)
@@ -23,7 +24,7 @@ func TestMoveToRoot(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(root, "r.json")); err != nil || string(data) != "back" {
 		t.Fatalf("r.json holds %q, %v", data, err)
 	}
-	put(t, root, "failed/r.json", []byte("second"), mtime)
+	plugintest.PutFile(t, root, "failed/r.json", []byte("second"), mtime)
 	if got, err := d.Move(t.Context(), "failed/r.json", "."); err != nil || got != "r-1.json" {
 		t.Errorf("Move onto a taken name = %q, %v; want r-1.json", got, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -30,64 +29,17 @@ import (
 func TestConformance(t *testing.T) {
 	for _, auth := range []string{"password", "key"} {
 		t.Run(auth, func(t *testing.T) {
-			var root string // of the latest New; the suite runs one subtest at a time
-			plugintest.Input(t, plugintest.InputHarness{
-				New: func(t *testing.T) plugins.Input {
-					root = newRoot(t)
-					srv := sftptest.Start(t, root)
-					in := newInput(t, srv)
-					if auth == "key" {
-						in.Password = ""
-						in.PrivateKey = authorizeKey(t, srv, "")
-					}
-					return initInput(t, in)
-				},
-				Put: func(t *testing.T, p string, data []byte, mtime time.Time) {
-					put(t, root, p, data, mtime)
-				},
-				Get: func(t *testing.T, p string) ([]byte, bool) {
-					data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
-					if errors.Is(err, fs.ErrNotExist) {
-						return nil, false
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					return data, true
-				},
-				Remove: func(t *testing.T, p string) {
-					if err := os.Remove(filepath.Join(root, filepath.FromSlash(p))); err != nil {
-						t.Fatal(err)
-					}
-				},
-			})
+			plugintest.Input(t, plugintest.LocalHarness(func(t *testing.T, root string) plugins.Input {
+				srv := sftptest.Start(t, root)
+				in := newInput(t, srv)
+				if auth == "key" {
+					in.Password = ""
+					in.PrivateKey = authorizeKey(t, srv, "")
+				}
+				return initInput(t, in)
+			}))
 		})
 	}
-}
-
-// newRoot returns an empty folder "in" whose parent also holds a file "x",
-// the target of the suite's "../x"; at the end of the test it checks that
-// nothing outside the root changed.
-func newRoot(t *testing.T) string {
-	t.Helper()
-	base := t.TempDir()
-	root := filepath.Join(base, "in")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	canary := filepath.Join(base, "x")
-	if err := os.WriteFile(canary, []byte("outside"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if data, err := os.ReadFile(canary); err != nil || string(data) != "outside" {
-			t.Errorf("the file next to the root: %q, %v; want it untouched", data, err)
-		}
-		if got := names(t, base); !slices.Equal(got, []string{"in", "x"}) {
-			t.Errorf("next to the root: %v; want only [in x]", got)
-		}
-	})
-	return root
 }
 
 // newInput returns an input for srv logging in with its password and
@@ -133,33 +85,6 @@ func initErr(t *testing.T, in *sftp.SFTP) string {
 		t.Fatal("Init succeeded; want it refused")
 	}
 	return err.Error()
-}
-
-func put(t *testing.T, root, p string, data []byte, mtime time.Time) {
-	t.Helper()
-	a := filepath.Join(root, filepath.FromSlash(p))
-	if err := os.MkdirAll(filepath.Dir(a), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(a, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(a, mtime, mtime); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func names(t *testing.T, folder string) []string {
-	t.Helper()
-	es, err := os.ReadDir(folder)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Name())
-	}
-	return out
 }
 
 func listed(t *testing.T, in plugins.Input) map[string]plugins.File {
@@ -287,7 +212,7 @@ func TestKnownHostsAlgorithms(t *testing.T) {
 
 func TestPinnedFingerprint(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
-	put(t, srv.Root, "a.json", []byte("{}"), mtime)
+	plugintest.PutFile(t, srv.Root, "a.json", []byte("{}"), mtime)
 
 	in := newInput(t, srv)
 	in.KnownHosts = ""
@@ -343,7 +268,7 @@ func TestWrongPassword(t *testing.T) {
 
 func TestEncryptedKey(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
-	put(t, srv.Root, "a.json", []byte("{}"), mtime)
+	plugintest.PutFile(t, srv.Root, "a.json", []byte("{}"), mtime)
 	const pass = "correct horse battery"
 	key := authorizeKey(t, srv, pass)
 
@@ -375,13 +300,13 @@ func TestEncryptedKey(t *testing.T) {
 
 func TestReconnectsAfterDrop(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
-	put(t, srv.Root, "a.json", []byte("a"), mtime)
+	plugintest.PutFile(t, srv.Root, "a.json", []byte("a"), mtime)
 	in := initInput(t, newInput(t, srv))
 	if got := listed(t, in); len(got) != 1 {
 		t.Fatalf("List = %v", got)
 	}
 	srv.DropAll()
-	put(t, srv.Root, "b.json", []byte("b"), mtime)
+	plugintest.PutFile(t, srv.Root, "b.json", []byte("b"), mtime)
 	if got := listed(t, in); len(got) != 2 {
 		t.Fatalf("List after the server dropped the connection = %v; want a.json and b.json", got)
 	}
@@ -396,7 +321,7 @@ func TestReconnectsAfterDrop(t *testing.T) {
 	if err := in.Delete(t.Context(), "b.json"); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(t, srv.Root); !slices.Equal(got, []string{"done"}) {
+	if got := plugintest.Names(t, srv.Root); !slices.Equal(got, []string{"done"}) {
 		t.Errorf("remote folder holds %v; want only done/", got)
 	}
 }
@@ -408,7 +333,7 @@ func TestResumesReadAfterDrop(t *testing.T) {
 	for i := range big {
 		big[i] = byte(r.Uint32())
 	}
-	put(t, srv.Root, "big.bin", big, mtime)
+	plugintest.PutFile(t, srv.Root, "big.bin", big, mtime)
 	in := initInput(t, newInput(t, srv))
 	srv.DropDuringRead("big.bin", 1<<20)
 	got := readAll(t, in, "big.bin")
@@ -425,7 +350,7 @@ func TestHungServer(t *testing.T) {
 	// Bigger than what the client asks for ahead (64 requests of 32 KiB),
 	// so that the hang cuts the transfer.
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
-	put(t, srv.Root, "a.bin", data, mtime)
+	plugintest.PutFile(t, srv.Root, "a.bin", data, mtime)
 	in := newInput(t, srv)
 	in.Timeout = 300 * time.Millisecond
 	initInput(t, in)
@@ -487,9 +412,9 @@ func TestConnectTimeout(t *testing.T) {
 
 func TestListSkipsFoldersAndLinksToThem(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
-	put(t, srv.Root, "file.json", []byte("12345"), mtime)
-	put(t, srv.Root, "folder/inner.json", []byte("x"), mtime)
-	put(t, srv.Root, ".partial.json", []byte("x"), mtime)
+	plugintest.PutFile(t, srv.Root, "file.json", []byte("12345"), mtime)
+	plugintest.PutFile(t, srv.Root, "folder/inner.json", []byte("x"), mtime)
+	plugintest.PutFile(t, srv.Root, ".partial.json", []byte("x"), mtime)
 	for link, target := range map[string]string{"to-file.json": "file.json", "to-folder": "folder", "broken.json": "nothing"} {
 		if err := os.Symlink(target, filepath.Join(srv.Root, link)); err != nil {
 			t.Fatal(err)
@@ -515,9 +440,9 @@ func TestListSkipsFoldersAndLinksToThem(t *testing.T) {
 
 func TestSubfolderPath(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
-	put(t, srv.Root, "top.json", []byte("top"), mtime)
-	put(t, srv.Root, "upload/in/a.json", []byte("a"), mtime)
-	put(t, srv.Root, "upload/in/processed/a.json", []byte("older"), mtime)
+	plugintest.PutFile(t, srv.Root, "top.json", []byte("top"), mtime)
+	plugintest.PutFile(t, srv.Root, "upload/in/a.json", []byte("a"), mtime)
+	plugintest.PutFile(t, srv.Root, "upload/in/processed/a.json", []byte("older"), mtime)
 
 	in := newInput(t, srv)
 	in.Path = "upload/in"
@@ -529,7 +454,7 @@ func TestSubfolderPath(t *testing.T) {
 	if err != nil || moved != "processed/a-1.json" {
 		t.Fatalf("Move = %q, %v; want processed/a-1.json", moved, err)
 	}
-	if got := names(t, filepath.Join(srv.Root, "upload/in/processed")); !slices.Equal(got, []string{"a-1.json", "a.json"}) {
+	if got := plugintest.Names(t, filepath.Join(srv.Root, "upload/in/processed")); !slices.Equal(got, []string{"a-1.json", "a.json"}) {
 		t.Errorf("processed/ holds %v", got)
 	}
 
@@ -550,7 +475,7 @@ func TestDeleteRefusesFolder(t *testing.T) {
 	if err := in.Delete(t.Context(), "empty"); err == nil || errors.Is(err, plugins.ErrVanished) {
 		t.Errorf("Delete of a folder: %v; want a refusal", err)
 	}
-	if got := names(t, srv.Root); !slices.Equal(got, []string{"empty"}) {
+	if got := plugintest.Names(t, srv.Root); !slices.Equal(got, []string{"empty"}) {
 		t.Errorf("remote folder holds %v", got)
 	}
 }
