@@ -57,6 +57,18 @@ type field struct {
 // structFields adds the yaml keys of struct v to fs, following ",inline",
 // and returns a key that was already there, if any.
 func structFields(v reflect.Value, fs map[string]field) (dup string) {
+	eachKey(v, func(key string, sf reflect.StructField, fv reflect.Value) {
+		if _, ok := fs[key]; ok {
+			dup = key
+		}
+		fs[key] = field{v: fv, required: sf.Tag.Get("required") == "true"}
+	})
+	return dup
+}
+
+// eachKey calls fn for every yaml key of struct v, in order, following
+// ",inline" and naming untagged fields as yaml.v3 does.
+func eachKey(v reflect.Value, fn func(key string, sf reflect.StructField, fv reflect.Value)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -67,20 +79,14 @@ func structFields(v reflect.Value, fs map[string]field) (dup string) {
 		case tag == "-" || !sf.IsExported() && !inline:
 			continue
 		case inline:
-			if d := structFields(v.Field(i), fs); d != "" {
-				dup = d
-			}
+			eachKey(v.Field(i), fn)
 			continue
 		}
 		if key == "" {
-			key = strings.ToLower(sf.Name) // as yaml.v3 does
+			key = strings.ToLower(sf.Name)
 		}
-		if _, ok := fs[key]; ok {
-			dup = key
-		}
-		fs[key] = field{v: v.Field(i), required: sf.Tag.Get("required") == "true"}
+		fn(key, sf, v.Field(i))
 	}
-	return dup
 }
 
 type decoder struct {

@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"slices"
-	"strings"
 )
 
 // Field is one config key of a plugin, read from the struct Decode fills:
@@ -38,30 +36,15 @@ func Fields(v any) []Field {
 
 // addFields follows structFields: the keys Decode accepts, in order.
 func addFields(v reflect.Value, out *[]Field) {
-	t := v.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		tag := sf.Tag.Get("yaml")
-		key, opts, _ := strings.Cut(tag, ",")
-		inline := slices.Contains(strings.Split(opts, ","), "inline") && sf.Type.Kind() == reflect.Struct
-		switch {
-		case tag == "-" || !sf.IsExported() && !inline:
-			continue
-		case inline:
-			addFields(v.Field(i), out)
-			continue
-		}
-		if key == "" {
-			key = strings.ToLower(sf.Name)
-		}
-		f := describe(v.Field(i))
+	eachKey(v, func(key string, sf reflect.StructField, fv reflect.Value) {
+		f := describe(fv)
 		f.Key = key
 		f.Required = sf.Tag.Get("required") == "true"
 		f.Secret = sf.Tag.Get("secret") == "true"
 		f.Path = sf.Tag.Get("carpipe") == "path"
 		f.Doc = sf.Tag.Get("doc")
 		*out = append(*out, f)
-	}
+	})
 }
 
 // describe gives a value's type and, when it is not zero, its default.
