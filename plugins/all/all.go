@@ -3,6 +3,7 @@ package all
 
 import (
 	// Each import registers its plugin from init.
+	_ "github.com/carpipe/carpipe/plugins/inputs/blob"
 	_ "github.com/carpipe/carpipe/plugins/inputs/dir"
 	_ "github.com/carpipe/carpipe/plugins/inputs/ftp"
 	_ "github.com/carpipe/carpipe/plugins/inputs/sftp"
