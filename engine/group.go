@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -138,25 +137,15 @@ func (e *Engine) group(ctx context.Context, run int64, unit []job) []result {
 // the group, ok is false and r says what became of it.
 func (e *Engine) readSmall(ctx context.Context, j job, info *plugins.FileInfo) (plugins.Batch, result, bool) {
 	log := e.log.With("input", j.in.name, "path", j.file.Path, "file_type", j.typ.Name())
-	if j.in.maxSize > 0 && j.file.Size > j.in.maxSize {
-		info.Size = j.file.Size
-		return plugins.Batch{}, e.fail(ctx, j, *info, log, fmt.Errorf("file is %d bytes, over max_file_size (%d bytes)", j.file.Size, j.in.maxSize)), false
+	if r, ok := e.tooBig(ctx, j, info, log); !ok {
+		return plugins.Batch{}, r, false
 	}
 	content, err := readAll(ctx, j)
-	switch {
-	case ctx.Err() != nil:
-		return plugins.Batch{}, result{}, false
-	case errors.Is(err, errGrew):
+	if errors.Is(err, errGrew) {
 		return plugins.Batch{}, e.file(ctx, info.Run, j), false
-	case errors.Is(err, plugins.ErrVanished):
-		if e.claimer() != nil { // replicas: another one loaded it
-			log.Debug("file vanished before it was read; skipped")
-		} else {
-			log.Warn("file vanished before it was read; skipped")
-		}
-		return plugins.Batch{}, result{status: "skipped", reason: reasonVanished}, false
-	case err != nil:
-		return plugins.Batch{}, e.fail(ctx, j, *info, log, fmt.Errorf("cannot read: %w", err)), false
+	}
+	if r, ok := e.readErr(ctx, j, *info, log, err); !ok {
+		return plugins.Batch{}, r, false
 	}
 	sum := sha256.Sum256(content)
 	info.Size, info.SHA256 = int64(len(content)), hex.EncodeToString(sum[:])

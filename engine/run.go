@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -253,26 +254,12 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	info := plugins.FileInfo{Run: run, Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(), Time: j.time}
 	open := func() (io.ReadCloser, error) { return j.in.plugin.Open(ctx, j.file.Path) }
 
-	if j.in.maxSize > 0 && j.file.Size > j.in.maxSize {
-		info.Size = j.file.Size
-		return e.fail(ctx, j, info, log, fmt.Errorf("file is %d bytes, over max_file_size (%d bytes)", j.file.Size, j.in.maxSize))
+	if r, ok := e.tooBig(ctx, j, &info, log); !ok {
+		return r
 	}
 	size, sum, err := digest(open)
-	switch {
-	case ctx.Err() != nil:
-		return result{}
-	case errors.Is(err, plugins.ErrVanished):
-		// Another process took it (a replica, the uploader): not a failure.
-		// Replicas see this all the time: a file listed here was loaded
-		// and moved by another before this one claimed it.
-		if e.claimer() != nil {
-			log.Debug("file vanished before it was read; skipped")
-		} else {
-			log.Warn("file vanished before it was read; skipped")
-		}
-		return result{status: "skipped", reason: reasonVanished}
-	case err != nil:
-		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err))
+	if r, ok := e.readErr(ctx, j, info, log, err); !ok {
+		return r
 	}
 	info.Size, info.SHA256 = size, sum
 
@@ -313,6 +300,36 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 		"inserted", counts.Inserted, "duplicate", counts.Duplicate, "rejected", counts.Rejected)
 	e.act(ctx, j, j.in.onSuccess, log)
 	return result{status: plugins.StatusProcessed, counts: counts}
+}
+
+// tooBig fails a file over its input's max_file_size.
+func (e *Engine) tooBig(ctx context.Context, j job, info *plugins.FileInfo, log *slog.Logger) (result, bool) {
+	if j.in.maxSize == 0 || j.file.Size <= j.in.maxSize {
+		return result{}, true
+	}
+	info.Size = j.file.Size
+	return e.fail(ctx, j, *info, log, fmt.Errorf("file is %d bytes, over max_file_size (%d bytes)", j.file.Size, j.in.maxSize)), false
+}
+
+// readErr says what becomes of a file that could not be read.
+func (e *Engine) readErr(ctx context.Context, j job, info plugins.FileInfo, log *slog.Logger, err error) (result, bool) {
+	switch {
+	case ctx.Err() != nil:
+		return result{}, false
+	case errors.Is(err, plugins.ErrVanished):
+		// Another process took it (a replica, the uploader): not a failure.
+		// Replicas see this all the time, so it is only worth a warning
+		// when there are none.
+		if e.claimer() != nil {
+			log.Debug("file vanished before it was read; skipped")
+		} else {
+			log.Warn("file vanished before it was read; skipped")
+		}
+		return result{status: "skipped", reason: reasonVanished}, false
+	case err != nil:
+		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err)), false
+	}
+	return result{}, true
 }
 
 // fail records a file as failed, then applies on_failure: the record comes
