@@ -57,25 +57,13 @@ func (s *Store) LoadFiles(ctx context.Context, files []plugins.FileData) ([]plug
 
 func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]plugins.Outcome, error) {
 	out := make([]plugins.Outcome, len(files))
-	ids := make([]int, len(files))
-	claim, err := tx.PrepareContext(ctx, s.param(claimRow))
+	ids, err := s.claimRows(ctx, tx, files)
 	if err != nil {
 		return nil, err
 	}
-	defer claim.Close()
-	now := time.Now()
-	for i, f := range files {
-		var ft any
-		if f.Info.Time != nil {
-			ft = *f.Info.Time
-		}
-		err := claim.QueryRowContext(ctx, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType,
-			f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path).Scan(&ids[i])
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
+	for i := range files {
+		if ids[i] == 0 {
 			out[i].Err = plugins.ErrLoaded
-		case err != nil:
-			return nil, err
 		}
 	}
 
@@ -149,6 +137,72 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 	}
 	return out, nil
 }
+
+// claimRows takes each file's ledger row as store.Begin does, returning 0
+// for a file already loaded: on Postgres in one statement, on SQLite (no
+// round trips to save) with one prepared statement.
+func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]int, error) {
+	ids := make([]int, len(files))
+	now := time.Now()
+	if s.Dialect == dialect.Postgres {
+		n := len(files)
+		inputs, paths, types, sums := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		sizes, runs := make([]int64, n), make([]int64, n)
+		times := make([]sql.NullTime, n)
+		at := map[[3]string]int{}
+		for i, f := range files {
+			inputs[i], paths[i], types[i], sums[i] = f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.SHA256
+			sizes[i], runs[i] = f.Info.Size, f.Info.Run
+			if f.Info.Time != nil {
+				times[i] = sql.NullTime{Time: *f.Info.Time, Valid: true}
+			}
+			at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
+		}
+		rows, err := tx.QueryContext(ctx, claimRowsPG, pq.Array(runs), pq.Array(inputs), pq.Array(paths),
+			pq.Array(types), pq.Array(sizes), pq.Array(sums), pq.GenericArray{A: times}, now)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int
+			var k [3]string
+			if err := rows.Scan(&id, &k[0], &k[1], &k[2]); err != nil {
+				return nil, err
+			}
+			ids[at[k]] = id
+		}
+		return ids, rows.Err()
+	}
+	claim, err := tx.PrepareContext(ctx, s.param(claimRow))
+	if err != nil {
+		return nil, err
+	}
+	defer claim.Close()
+	for i, f := range files {
+		var ft any
+		if f.Info.Time != nil {
+			ft = *f.Info.Time
+		}
+		err := claim.QueryRowContext(ctx, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType,
+			f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path).Scan(&ids[i])
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// claimRowsPG is claimRow for many files, in their order.
+const claimRowsPG = `INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
+	records_total, records_inserted, records_duplicate, records_rejected, error, location)
+	SELECT r, i, p, ft, sz, sh, t, 'processed', $8, 0, 0, 0, 0, '', p
+	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
+		WITH ORDINALITY AS u(r, i, p, ft, sz, sh, t, o) ORDER BY o
+	ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
+	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
+	WHERE files.status = 'failed'
+	RETURNING id, input, path, sha256`
 
 // claimRow is store.Begin's upsert as one prepared statement: it returns
 // no row for a file already loaded.
