@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -187,6 +188,18 @@ func TestOrderAndUnmatched(t *testing.T) {
 	}
 	if s.FilesUnmatched != 1 || s.RecordsInserted != 1 || s.RecordsDuplicate != 1 {
 		t.Fatalf("%+v", s)
+	}
+	db, err := sql.Open("sqlite", sqlite.DSN(filepath.Join(filepath.Dir(f.inbox), "db.sqlite")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var payload string
+	if err := db.QueryRow("SELECT payload FROM records").Scan(&payload); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(payload, `"older"`) {
+		t.Fatalf("kept %s; files load in file-time order, so the older copy wins", payload)
 	}
 	if !f.exists("readme.md") || !f.exists(".vehicles_status_1600000002.json") {
 		t.Fatal("unmatched or hidden file touched")
