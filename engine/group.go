@@ -91,17 +91,11 @@ func (e *Engine) group(ctx context.Context, run int64, unit []job) []result {
 	if len(batch) == 0 {
 		return results
 	}
-	out, err := e.ledger.(plugins.Grouper).LoadFiles(ctx, batch)
-	for try := 1; errors.Is(err, plugins.ErrRetry) && try <= retries; try++ {
-		select {
-		case <-time.After(backoff(try)):
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if ctx.Err() == nil {
-			out, err = e.ledger.(plugins.Grouper).LoadFiles(ctx, batch)
-		}
-	}
+	var out []plugins.Outcome
+	err := retryConflicts(ctx, e.log.With("files", len(batch)), func() (err error) {
+		out, err = e.ledger.(plugins.Grouper).LoadFiles(ctx, batch)
+		return err
+	})
 	switch {
 	case errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil:
 		for _, i := range idx {

@@ -274,16 +274,11 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 		return result{status: "skipped", reason: reasonLoaded}
 	}
 
-	counts, err := e.load(ctx, j, info, open)
-	for try := 1; errors.Is(err, plugins.ErrRetry) && try <= retries; try++ {
-		log.Warn("file rolled back by a conflict with another writer; trying again", "try", try, "error", err.Error())
-		select {
-		case <-time.After(backoff(try)):
-		case <-ctx.Done():
-			return result{fatal: ctx.Err()}
-		}
+	var counts plugins.Counts
+	err = retryConflicts(ctx, log, func() (err error) {
 		counts, err = e.load(ctx, j, info, open)
-	}
+		return err
+	})
 	switch {
 	case errors.Is(err, plugins.ErrLoaded):
 		e.act(ctx, j, j.in.onSuccess, log)
@@ -365,6 +360,23 @@ var errChanged = errors.New("file changed while it was read")
 
 // retries is how often a file rolled back by a conflict is tried again.
 const retries = 5
+
+// retryConflicts runs fn again, with backoff, while a conflict with
+// another writer rolls it back; it returns fn's last error, or the
+// context's if the run ends while it waits.
+func retryConflicts(ctx context.Context, log *slog.Logger, fn func() error) error {
+	err := fn()
+	for try := 1; errors.Is(err, plugins.ErrRetry) && try <= retries; try++ {
+		log.Warn("rolled back by a conflict with another writer; trying again", "try", try, "error", err.Error())
+		select {
+		case <-time.After(backoff(try)):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err = fn()
+	}
+	return err
+}
 
 // backoff grows 4-fold from 50ms, with jitter so two writers that
 // collided do not collide again.
