@@ -232,14 +232,10 @@ func (o *outage) wait(ctx context.Context, try int, err error) error {
 	if left <= 0 {
 		return plugins.Fatal(fmt.Errorf("database unreachable for %s (the --db-retry-for limit); giving up, unfinished files are left in their inputs: %w", o.limit, err))
 	}
-	t := time.NewTimer(min(retryDelay(try), left))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !plugins.Wait(ctx, min(retryDelay(try), left)) {
 		return err
 	}
+	return nil
 }
 
 // ok is called whenever the database answered.

@@ -368,9 +368,7 @@ func retryConflicts(ctx context.Context, log *slog.Logger, fn func() error) erro
 	err := fn()
 	for try := 1; errors.Is(err, plugins.ErrRetry) && try <= retries; try++ {
 		log.Warn("rolled back by a conflict with another writer; trying again", "try", try, "error", err.Error())
-		select {
-		case <-time.After(backoff(try)):
-		case <-ctx.Done():
+		if !plugins.Wait(ctx, backoff(try)) {
 			return ctx.Err()
 		}
 		err = fn()

@@ -56,14 +56,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	if d > 1 {
 		d = d/2 + rand.N(d/2)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return plugins.Wait(ctx, d)
 }
 
 // statusCodes extract the HTTP status of a driver's error; the cloud drivers

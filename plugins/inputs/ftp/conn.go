@@ -13,6 +13,8 @@ import (
 	"time"
 
 	ftplib "github.com/jlaffaye/ftp"
+
+	"github.com/carpipe/carpipe/plugins"
 )
 
 // maxIdle bounds the connections kept open between calls. The engine
@@ -190,9 +192,7 @@ func (f *FTP) retry(ctx context.Context, what string, op func(*conn) (keep bool,
 		try++
 		wait := backoff(try)
 		f.log.Warn("ftp: temporary failure; trying again", "op", what, "try", try, "wait", wait.String(), "error", err.Error())
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if !plugins.Wait(ctx, wait) {
 			return ctx.Err()
 		}
 	}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	ftplib "github.com/jlaffaye/ftp"
+
+	"github.com/carpipe/carpipe/plugins"
 )
 
 // drainMax is how much of an unread rest Close reads to keep the
@@ -73,9 +74,7 @@ func (r *reader) Read(p []byte) (int, error) {
 			r.tries++
 			wait := backoff(r.tries)
 			r.f.log.Warn("ftp: transfer broke; resuming", "path", r.remote, "offset", r.off, "try", r.tries, "wait", wait.String(), "error", err.Error())
-			select {
-			case <-time.After(wait):
-			case <-r.ctx.Done():
+			if !plugins.Wait(r.ctx, wait) {
 				r.err = r.ctx.Err()
 			}
 		}

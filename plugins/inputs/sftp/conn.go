@@ -22,6 +22,8 @@ import (
 	sftplib "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/carpipe/carpipe/plugins"
 )
 
 // session is one SSH connection and the SFTP client on it.
@@ -109,12 +111,8 @@ func (s *SFTP) do(ctx context.Context, limit time.Duration, op func(*session) er
 			wait = 0 // most likely an idle connection the server dropped
 		}
 		s.log.Warn("SFTP network error; retrying", "host", s.addr(), "error", err.Error(), "attempt", attempt+1, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !plugins.Wait(ctx, wait) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }
