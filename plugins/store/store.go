@@ -28,8 +28,9 @@ type Loader interface {
 	Merge(ctx context.Context) (int64, error)
 }
 
-// NewLoader starts a Loader inside tx for the records of one file.
-type NewLoader func(ctx context.Context, tx *sql.Tx, fileType string, fileID int) (Loader, error)
+// NewLoader starts a Loader inside tx, which is open on conn, for the
+// records of one file. conn gives a driver's own bulk paths (Raw).
+type NewLoader func(ctx context.Context, conn *sql.Conn, tx *sql.Tx, fileType string, fileID int) (Loader, error)
 
 // Store is the ledger and the records in one SQL database, behind Ent.
 type Store struct {
@@ -206,6 +207,7 @@ func (s *Store) Begin(ctx context.Context, f plugins.FileInfo) (plugins.FileTx, 
 type fileTx struct {
 	s       *Store
 	info    plugins.FileInfo
+	conn    *sql.Conn
 	tx      *sql.Tx
 	client  *ent.Client
 	id      int
@@ -217,7 +219,12 @@ type fileTx struct {
 
 func (t *fileTx) begin(ctx context.Context) error {
 	s := t.s
-	tx, err := s.DB.BeginTx(ctx, nil)
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return s.wrap(err)
+	}
+	t.conn = conn
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(err)
 	}
@@ -248,7 +255,7 @@ func (t *fileTx) begin(ctx context.Context) error {
 	if err != nil {
 		return s.wrap(err)
 	}
-	t.loader, err = s.Loader(ctx, tx, t.info.FileType, t.id)
+	t.loader, err = s.Loader(ctx, conn, tx, t.info.FileType, t.id)
 	return s.wrap(err)
 }
 
@@ -314,6 +321,9 @@ func (t *fileTx) Rollback() error {
 }
 
 func (t *fileTx) finish() {
+	if !t.done && t.conn != nil {
+		t.conn.Close()
+	}
 	if !t.done && t.s.Serial {
 		t.s.write.Unlock()
 	}

@@ -3,6 +3,12 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -11,94 +17,250 @@ import (
 	"github.com/carpipe/carpipe/plugins/store"
 )
 
-// direct is how many records a file may have and still be inserted with
-// one statement; larger files are streamed with COPY into a staging table.
-const direct = 1000
+const (
+	// chunk is how many records go to the server at once: enough for COPY
+	// to pay, few enough that memory stays flat however big the file.
+	chunk = 8192
+	// copyMin: below it one INSERT beats COPY's extra round trips.
+	copyMin = 256
+	// maxSavepoints keeps a file's subtransactions under the 64 that
+	// PostgreSQL caches; past that every session's snapshots get slower.
+	maxSavepoints = 60
+)
 
-// loader buffers a small file and sends it in one INSERT; past direct
-// records it switches to COPY, so memory stays flat and big files load at
-// COPY speed. Either way rows are merged in key order: two files sharing
-// keys then lock them in the same order and cannot deadlock. Within a key,
-// file order: the first copy of a repeated record is the one kept.
+// loader sends a file's records in chunks. A chunk's keys this process
+// has not sent before go by plain COPY, sorted by key, inside a
+// savepoint; the rest, and the whole chunk if the COPY meets a key stored
+// meanwhile, go through one INSERT … ON CONFLICT DO NOTHING in key order.
+// Keys are thus always locked in one order, the first copy of a repeated
+// record is the one kept, and the counts are exact.
 type loader struct {
-	tx       *sql.Tx
-	fileType string
-	fileID   int
-	buf      []plugins.Record
-	staged   bool
+	tx        *sql.Tx
+	conn      *sql.Conn
+	p         *Postgres
+	fileType  string
+	fileID    int
+	buf       []plugins.Record
+	inserted  int64
+	copies    int
+	fallbacks int
 }
 
-func newLoader(_ context.Context, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
-	return &loader{tx: tx, fileType: fileType, fileID: fileID}, nil
+func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
+	return &loader{tx: tx, conn: conn, p: p, fileType: fileType, fileID: fileID}, nil
 }
 
 func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
-	if !l.staged && len(l.buf)+len(recs) <= direct {
-		l.buf = append(l.buf, recs...)
+	l.buf = append(l.buf, recs...)
+	if len(l.buf) < chunk {
 		return nil
 	}
-	if !l.staged {
-		_, err := l.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS carpipe_stage
-			(record_key text, event_time timestamptz, payload text, ord int) ON COMMIT DELETE ROWS`)
-		if err != nil {
-			return err
-		}
-		l.staged = true
-		recs, l.buf = append(l.buf, recs...), nil
-	}
-	stmt, err := l.tx.PrepareContext(ctx, pq.CopyIn("carpipe_stage", "record_key", "event_time", "payload", "ord"))
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range recs {
-		if _, err := stmt.ExecContext(ctx, r.Key, eventTime(r.EventTime), string(r.Payload), r.Index); err != nil {
-			return err
-		}
-	}
-	_, err = stmt.ExecContext(ctx)
-	return err
-}
-
-func eventTime(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return *t
+	return l.flush(ctx)
 }
 
 func (l *loader) Merge(ctx context.Context) (int64, error) {
-	var res sql.Result
-	var err error
-	if l.staged {
-		res, err = l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-			SELECT $1, record_key, event_time, payload::jsonb, $2 FROM carpipe_stage ORDER BY record_key, ord
-			ON CONFLICT (file_type, record_key) DO NOTHING`, l.fileType, l.fileID)
-	} else if len(l.buf) > 0 {
-		keys := make([]string, len(l.buf))
-		times := make([]sql.NullString, len(l.buf))
-		payloads := make([]string, len(l.buf))
-		for i, r := range l.buf {
-			keys[i], payloads[i] = r.Key, string(r.Payload)
-			if r.EventTime != nil {
-				times[i] = sql.NullString{String: r.EventTime.Format(time.RFC3339Nano), Valid: true}
-			}
-		}
-		res, err = l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-			SELECT $1, k, t, p::jsonb, $2 FROM unnest($3::text[], $4::timestamptz[], $5::text[]) WITH ORDINALITY AS u(k, t, p, o)
-			ORDER BY k, o ON CONFLICT (file_type, record_key) DO NOTHING`,
-			l.fileType, l.fileID, pq.Array(keys), pq.GenericArray{A: times}, pq.Array(payloads))
-	} else {
-		return 0, nil
-	}
-	if err != nil {
+	if err := l.flush(ctx); err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	return l.inserted, nil
+}
+
+func (l *loader) flush(ctx context.Context) error {
+	recs := l.buf
+	l.buf = l.buf[:0]
+	if len(recs) == 0 {
+		return nil
+	}
+	// After two conflicts the file is most likely old data: stop trying.
+	if len(recs) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
+		for _, r := range recs {
+			l.p.sent.seen(l.fileType, r.Key)
+		}
+		return l.merge(ctx, recs)
+	}
+	var fresh, known []plugins.Record
+	for _, r := range recs {
+		if l.p.sent.seen(l.fileType, r.Key) {
+			known = append(known, r)
+		} else {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(fresh) > 0 {
+		ok, err := l.copy(ctx, fresh)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			l.fallbacks++
+			l.p.fallbacks.Add(1)
+			return l.merge(ctx, recs)
+		}
+	}
+	return l.merge(ctx, known)
+}
+
+// copy sends recs, whose keys are distinct, by COPY; false when a key was
+// already stored, in which case nothing of recs is.
+func (l *loader) copy(ctx context.Context, recs []plugins.Record) (bool, error) {
+	slices.SortFunc(recs, func(a, b plugins.Record) int { return strings.Compare(a.Key, b.Key) })
+	if _, err := l.tx.ExecContext(ctx, "SAVEPOINT carpipe_copy"); err != nil {
+		return false, err
+	}
+	l.copies++
+	l.p.copies.Add(1)
+	n, err := l.send(ctx, recs)
+	var pe *pq.Error
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		_, err := l.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT carpipe_copy; RELEASE SAVEPOINT carpipe_copy")
+		return false, err
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := l.tx.ExecContext(ctx, "RELEASE SAVEPOINT carpipe_copy"); err != nil {
+		return false, err
+	}
+	l.inserted += n
+	return true, nil
+}
+
+// copyData is lib/pq's COPY statement taking whole lines of COPY text,
+// which spares database/sql's per-row conversions.
+type copyData interface {
+	CopyData(ctx context.Context, lines string) (driver.Result, error)
+	Exec(args []driver.Value) (driver.Result, error)
+}
+
+const copyQuery = "COPY records (file_type, record_key, event_time, payload, file_id) FROM STDIN"
+
+func (l *loader) send(ctx context.Context, recs []plugins.Record) (n int64, err error) {
+	err = l.conn.Raw(func(dc any) error {
+		st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, copyQuery)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		cd, ok := st.(copyData)
+		if !ok {
+			return fmt.Errorf("postgres: %T cannot send COPY data", st)
+		}
+		tail := "\t" + strconv.Itoa(l.fileID)
+		buf := make([]byte, 0, 64<<10)
+		for i, r := range recs {
+			buf = appendCopy(buf, l.fileType)
+			buf = append(buf, '\t')
+			buf = appendCopy(buf, r.Key)
+			buf = append(buf, '\t')
+			if r.EventTime != nil {
+				buf = appendTime(buf, *r.EventTime)
+			} else {
+				buf = append(buf, "\\N"...)
+			}
+			buf = append(buf, '\t')
+			buf = appendCopy(buf, r.Payload)
+			buf = append(buf, tail...)
+			// CopyData ends each call with a newline.
+			if len(buf) >= 60<<10 || i == len(recs)-1 {
+				if _, err := cd.CopyData(ctx, string(buf)); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			} else {
+				buf = append(buf, '\n')
+			}
+		}
+		res, err := cd.Exec(nil)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// appendTime writes t in UTC with microseconds, several times faster
+// than lib/pq's formatter, which it leaves the years before 1 and after
+// 9999 to (BC dates).
+func appendTime(buf []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 1 || y > 9999 {
+		return append(buf, pq.FormatTimestamp(t)...)
+	}
+	h, mi, s := t.Clock()
+	n := func(buf []byte, v, width int) []byte {
+		for p := width - 1; p >= 0; p-- {
+			buf = append(buf, 0)
+		}
+		for p := len(buf) - 1; width > 0; p, width = p-1, width-1 {
+			buf[p] = byte('0' + v%10)
+			v /= 10
+		}
+		return buf
+	}
+	buf = append(n(buf, y, 4), '-')
+	buf = append(n(buf, int(mo), 2), '-')
+	buf = append(n(buf, d, 2), ' ')
+	buf = append(n(buf, h, 2), ':')
+	buf = append(n(buf, mi, 2), ':')
+	buf = append(n(buf, s, 2), '.')
+	return append(n(buf, t.Nanosecond()/1000, 6), 'Z')
+}
+
+// appendCopy escapes s for COPY's text format.
+func appendCopy[T ~string | ~[]byte](buf []byte, s T) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc byte
+		switch s[i] {
+		case '\\':
+			esc = '\\'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case '\t':
+			esc = 't'
+		default:
+			continue
+		}
+		buf = append(append(buf, s[start:i]...), '\\', esc)
+		start = i + 1
+	}
+	return append(buf, s[start:]...)
+}
+
+// merge inserts recs in key order, then file order, skipping stored keys.
+func (l *loader) merge(ctx context.Context, recs []plugins.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	slices.SortFunc(recs, func(a, b plugins.Record) int {
+		if c := strings.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return a.Index - b.Index
+	})
+	rows := make([]store.Row, len(recs))
+	for i, r := range recs {
+		rows[i] = store.Row{FileType: l.fileType, Key: r.Key, Time: r.EventTime, Payload: r.Payload, FileID: l.fileID}
+	}
+	n, err := insert(ctx, l.tx, rows)
+	l.inserted += n[l.fileID]
+	return err
 }
 
 // insertMany inserts a group's rows in one statement, in the order given.
-func insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
+func (p *Postgres) insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
+	for _, r := range rows {
+		p.sent.seen(r.FileType, r.Key)
+	}
+	return insert(ctx, tx, rows)
+}
+
+func insert(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
 	types := make([]string, len(rows))
 	keys := make([]string, len(rows))
 	times := make([]sql.NullString, len(rows))

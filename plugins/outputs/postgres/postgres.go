@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -46,6 +47,9 @@ type Postgres struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout" doc:"how long to wait for the server (default 10s)"`
 
 	store.Store `yaml:"-"`
+	sent        sentKeys
+	// COPYs sent, and those that met a stored key and were merged instead.
+	copies, fallbacks atomic.Int64
 }
 
 var (
@@ -81,7 +85,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), secrets...))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: newLoader, Many: insertMany, Fatal: fatal, Retry: retry, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: fatal, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }

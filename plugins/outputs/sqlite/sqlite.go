@@ -110,7 +110,7 @@ type loader struct {
 	inserted int64
 }
 
-func newLoader(_ context.Context, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
+func newLoader(_ context.Context, _ *sql.Conn, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
 	return &loader{tx: tx, fileType: fileType, fileID: fileID}, nil
 }
 
