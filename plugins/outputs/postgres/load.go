@@ -29,10 +29,11 @@ const (
 )
 
 // loader sends a file's records in chunks. A chunk's keys this process
-// has not sent before go by plain COPY, sorted by key, inside a
-// savepoint; the rest, and the whole chunk if the COPY meets a key stored
-// meanwhile, go through one INSERT … ON CONFLICT DO NOTHING in key order.
-// Keys are thus always locked in one order, the first copy of a repeated
+// has not sent before go by plain COPY into records, sorted by key, inside
+// a savepoint; the rest, and the whole chunk if that COPY meets a key
+// stored meanwhile, are merged: INSERT … ON CONFLICT DO NOTHING in key
+// order, from a staging table filled by COPY when there are many. Keys
+// are thus always locked in one order, the first copy of a repeated
 // record is the one kept, and the counts are exact.
 type loader struct {
 	tx        *sql.Tx
@@ -44,6 +45,7 @@ type loader struct {
 	inserted  int64
 	copies    int
 	fallbacks int
+	staging   bool // the staging table exists in this session
 }
 
 func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
@@ -68,16 +70,6 @@ func (l *loader) Merge(ctx context.Context) (int64, error) {
 func (l *loader) flush(ctx context.Context) error {
 	recs := l.buf
 	l.buf = l.buf[:0]
-	if len(recs) == 0 {
-		return nil
-	}
-	// After two conflicts the file is most likely old data: stop trying.
-	if len(recs) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
-		for _, r := range recs {
-			l.p.sent.seen(l.fileType, r.Key)
-		}
-		return l.merge(ctx, recs)
-	}
 	var fresh, known []plugins.Record
 	for _, r := range recs {
 		if l.p.sent.seen(l.fileType, r.Key) {
@@ -85,6 +77,10 @@ func (l *loader) flush(ctx context.Context) error {
 		} else {
 			fresh = append(fresh, r)
 		}
+	}
+	// After two conflicts the file is most likely old data: stop trying.
+	if len(recs) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
+		return l.merge(ctx, recs)
 	}
 	if len(fresh) > 0 {
 		ok, err := l.copy(ctx, fresh)
@@ -109,7 +105,7 @@ func (l *loader) copy(ctx context.Context, recs []plugins.Record) (bool, error) 
 	}
 	l.copies++
 	l.p.copies.Add(1)
-	n, err := l.send(ctx, recs)
+	n, err := l.send(ctx, copyRecords, recs)
 	var pe *pq.Error
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		_, err := l.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT carpipe_copy; RELEASE SAVEPOINT carpipe_copy")
@@ -125,6 +121,52 @@ func (l *loader) copy(ctx context.Context, recs []plugins.Record) (bool, error) 
 	return true, nil
 }
 
+// merge inserts recs in key order, then file order, skipping stored keys.
+func (l *loader) merge(ctx context.Context, recs []plugins.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if len(recs) < copyMin {
+		slices.SortFunc(recs, func(a, b plugins.Record) int {
+			if c := strings.Compare(a.Key, b.Key); c != 0 {
+				return c
+			}
+			return a.Index - b.Index
+		})
+		rows := make([]store.Row, len(recs))
+		for i, r := range recs {
+			rows[i] = store.Row{FileType: l.fileType, Key: r.Key, Time: r.EventTime, Payload: r.Payload, FileID: l.fileID}
+		}
+		n, err := insert(ctx, l.tx, rows)
+		l.inserted += n[l.fileID]
+		return err
+	}
+	// Many rows: COPY them to a staging table rather than build arrays.
+	if !l.staging {
+		if _, err := l.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS carpipe_stage
+			(file_type text, record_key text, event_time timestamptz, payload text, ord int) ON COMMIT DELETE ROWS`); err != nil {
+			return err
+		}
+		l.staging = true
+	}
+	if _, err := l.send(ctx, copyStage, recs); err != nil {
+		return err
+	}
+	res, err := l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
+		SELECT file_type, record_key, event_time, payload::jsonb, $1 FROM carpipe_stage
+		ORDER BY record_key COLLATE "C", ord
+		ON CONFLICT (file_type, record_key) DO NOTHING`, l.fileID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	l.inserted += n
+	if err == nil {
+		_, err = l.tx.ExecContext(ctx, "TRUNCATE carpipe_stage")
+	}
+	return err
+}
+
 // copyData is lib/pq's COPY statement taking whole lines of COPY text,
 // which spares database/sql's per-row conversions.
 type copyData interface {
@@ -132,11 +174,16 @@ type copyData interface {
 	Exec(args []driver.Value) (driver.Result, error)
 }
 
-const copyQuery = "COPY records (file_type, record_key, event_time, payload, file_id) FROM STDIN"
+// The two COPY targets: records, whose last column is the file id, and
+// the staging table, whose last is the record's index in the file.
+const (
+	copyRecords = "COPY records (file_type, record_key, event_time, payload, file_id) FROM STDIN"
+	copyStage   = "COPY carpipe_stage (file_type, record_key, event_time, payload, ord) FROM STDIN"
+)
 
-func (l *loader) send(ctx context.Context, recs []plugins.Record) (n int64, err error) {
+func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) (n int64, err error) {
 	err = l.conn.Raw(func(dc any) error {
-		st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, copyQuery)
+		st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 		if err != nil {
 			return err
 		}
@@ -145,7 +192,6 @@ func (l *loader) send(ctx context.Context, recs []plugins.Record) (n int64, err 
 		if !ok {
 			return fmt.Errorf("postgres: %T cannot send COPY data", st)
 		}
-		tail := "\t" + strconv.Itoa(l.fileID)
 		buf := make([]byte, 0, 64<<10)
 		for i, r := range recs {
 			buf = appendCopy(buf, l.fileType)
@@ -159,7 +205,12 @@ func (l *loader) send(ctx context.Context, recs []plugins.Record) (n int64, err 
 			}
 			buf = append(buf, '\t')
 			buf = appendCopy(buf, r.Payload)
-			buf = append(buf, tail...)
+			buf = append(buf, '\t')
+			if query == copyRecords {
+				buf = strconv.AppendInt(buf, int64(l.fileID), 10)
+			} else {
+				buf = strconv.AppendInt(buf, int64(r.Index), 10)
+			}
 			// CopyData ends each call with a newline.
 			if len(buf) >= 60<<10 || i == len(recs)-1 {
 				if _, err := cd.CopyData(ctx, string(buf)); err != nil {
@@ -230,26 +281,6 @@ func appendCopy[T ~string | ~[]byte](buf []byte, s T) []byte {
 		start = i + 1
 	}
 	return append(buf, s[start:]...)
-}
-
-// merge inserts recs in key order, then file order, skipping stored keys.
-func (l *loader) merge(ctx context.Context, recs []plugins.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	slices.SortFunc(recs, func(a, b plugins.Record) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return a.Index - b.Index
-	})
-	rows := make([]store.Row, len(recs))
-	for i, r := range recs {
-		rows[i] = store.Row{FileType: l.fileType, Key: r.Key, Time: r.EventTime, Payload: r.Payload, FileID: l.fileID}
-	}
-	n, err := insert(ctx, l.tx, rows)
-	l.inserted += n[l.fileID]
-	return err
 }
 
 // insertMany inserts a group's rows in one statement, in the order given.
