@@ -33,7 +33,7 @@ func (t *Type) check(c *chunk) plugins.Batch {
 				Pointer: t.Records + "/" + strconv.Itoa(idx),
 				Offset:  c.offs[i],
 				Errors:  errs,
-				Payload: raw,
+				Payload: bytes.Clone(raw), // not to pin the arena's slab
 			})
 			continue
 		}
