@@ -49,6 +49,39 @@ func benchDecode(b *testing.B, workers int) {
 func BenchmarkDecode1(b *testing.B) { benchDecode(b, 1) }
 func BenchmarkDecode2(b *testing.B) { benchDecode(b, 2) }
 
+// BenchmarkScan is the reader alone: it cuts the records of a 5,000-record
+// file, which Decode does on one goroutine for all the workers.
+func BenchmarkScan(b *testing.B) {
+	ty := &Type{Records: "/vehicle_status"}
+	data := benchFile(5000)
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		s := newScanner(bytes.NewReader(data))
+		parents, err := ty.seek(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for first := true; ; first = false {
+			_, more, err := s.next(first)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !more {
+				break
+			}
+			if _, err := s.record(); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if err := finish(s, parents); err != nil || n != 5000 {
+			b.Fatal(err, n)
+		}
+	}
+	b.ReportMetric(float64(5000*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
 // BenchmarkRecord is one record's validation and key alone.
 func BenchmarkRecord(b *testing.B) {
 	set, _ := Load(".", Options{})

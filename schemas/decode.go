@@ -2,16 +2,13 @@ package schemas
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
 )
@@ -21,9 +18,6 @@ type SyntaxError struct {
 	Offset    int64 // bytes from the start of the file
 	Line, Col int   // 1-based; 0 when unknown
 	Msg       string
-	// value is where the JSON value holding the error starts, when
-	// encoding/json gave an offset relative to it; -1 otherwise.
-	value int64
 }
 
 func (e *SyntaxError) Error() string {
@@ -45,9 +39,6 @@ func (t *Type) Decode(ctx context.Context, open plugins.Opener, fn func(plugins.
 	err = t.decode(ctx, rc, fn)
 	var se *SyntaxError
 	if errors.As(err, &se) {
-		if se.value >= 0 {
-			se.Offset = refine(open, se.value, se.Offset)
-		}
 		se.Line, se.Col = locate(open, se.Offset)
 	}
 	return err
@@ -55,16 +46,14 @@ func (t *Type) Decode(ctx context.Context, open plugins.Opener, fn func(plugins.
 
 type chunk struct {
 	first int
-	raws  []json.RawMessage
-	offs  []int64 // where each raw record starts in the file
+	raws  [][]byte // slices of the scanner's arena
+	offs  []int64  // where each raw record starts in the file
 	out   chan plugins.Batch
 }
 
 func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) error) error {
-	ur := &utf8Reader{r: bufio.NewReaderSize(r, 64<<10)}
-	dec := json.NewDecoder(ur)
-	dec.UseNumber()
-	parents, err := t.seek(dec, ur)
+	s := newScanner(r)
+	parents, err := t.seek(s)
 	if err != nil {
 		return err
 	}
@@ -101,7 +90,7 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 		emitErr <- err
 	}()
 
-	readErr := t.split(ctx, dec, ur, work, order)
+	readErr := t.split(ctx, s, work, order)
 	close(work)
 	close(order)
 	wg.Wait()
@@ -111,11 +100,11 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 	if readErr != nil {
 		return readErr
 	}
-	return finish(dec, ur, parents)
+	return finish(s, parents)
 }
 
-// split reads the records array into chunks.
-func (t *Type) split(ctx context.Context, dec *json.Decoder, ur *utf8Reader, work, order chan *chunk) error {
+// split reads the records array, whose '[' seek consumed, into chunks.
+func (t *Type) split(ctx context.Context, s *scanner, work, order chan *chunk) error {
 	n := 0
 	c := &chunk{}
 	flush := func() bool {
@@ -138,17 +127,20 @@ func (t *Type) split(ctx context.Context, dec *json.Decoder, ur *utf8Reader, wor
 		c = &chunk{first: n}
 		return true
 	}
-	for dec.More() {
-		var raw json.RawMessage
-		start := dec.InputOffset()
-		if err := dec.Decode(&raw); err != nil {
-			return valueErr(err, dec, ur, start)
+	for first := true; ; first = false {
+		at, more, err := s.next(first)
+		if err != nil {
+			return err
 		}
-		if err := ur.err(); err != nil {
+		if !more {
+			break
+		}
+		raw, err := s.record()
+		if err != nil {
 			return err
 		}
 		c.raws = append(c.raws, raw)
-		c.offs = append(c.offs, start+ur.bom)
+		c.offs = append(c.offs, at)
 		n++
 		if len(c.raws) == t.batch && !flush() {
 			return ctx.Err()
@@ -162,7 +154,13 @@ func (t *Type) split(ctx context.Context, dec *json.Decoder, ur *utf8Reader, wor
 
 // seek walks the document to the records array, whose '[' it consumes. It
 // returns the kinds of the containers it entered (true for an object).
-func (t *Type) seek(dec *json.Decoder, ur *utf8Reader) ([]bool, error) {
+func (t *Type) seek(s *scanner) ([]bool, error) {
+	if _, ok := s.space(); !ok {
+		if s.err != nil {
+			return nil, s.err
+		}
+		return nil, ErrEmpty
+	}
 	var parents []bool
 	ptr := t.Records
 	var segs []string
@@ -172,192 +170,235 @@ func (t *Type) seek(dec *json.Decoder, ur *utf8Reader) ([]bool, error) {
 	where := "the file"
 	for _, seg := range segs {
 		seg = strings.NewReplacer("~1", "/", "~0", "~").Replace(seg)
-		tok, err := dec.Token()
+		c, err := s.open()
 		if err != nil {
-			return nil, tokenErr(err, dec, ur, "expected a JSON document")
+			return nil, err
 		}
-		switch tok {
-		case json.Delim('{'):
+		switch c {
+		case '{':
 			parents = append(parents, true)
-			if err := seekKey(dec, ur, seg); err != nil {
-				if errors.Is(err, errNotFound) {
-					return nil, fmt.Errorf("%s has no %q member: the records are expected at %s", where, seg, ptr)
-				}
+			found, err := s.find(seg)
+			if err != nil {
 				return nil, err
 			}
-		case json.Delim('['):
+			if !found {
+				return nil, fmt.Errorf("%s has no %q member: the records are expected at %s", where, seg, ptr)
+			}
+		case '[':
 			parents = append(parents, false)
 			i, err := strconv.Atoi(seg)
 			if err != nil {
 				return nil, fmt.Errorf("%s is an array, not an object with %q: the records are expected at %s", where, seg, ptr)
 			}
-			for ; i > 0 && dec.More(); i-- {
-				if err := skip(dec, ur); err != nil {
-					return nil, err
-				}
+			found, err := s.skip(i)
+			if err != nil {
+				return nil, err
 			}
-			if !dec.More() {
+			if !found {
 				return nil, fmt.Errorf("%s has no element %s: the records are expected at %s", where, seg, ptr)
 			}
 		default:
-			return nil, fmt.Errorf("%s is %s, not an object: the records are expected at %s", where, kind(tok), ptr)
+			k, err := s.scalar()
+			if err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s is %s, not an object: the records are expected at %s", where, k, ptr)
 		}
 		where = fmt.Sprintf("%q", seg)
 	}
-	tok, err := dec.Token()
+	c, err := s.open()
 	if err != nil {
-		return nil, tokenErr(err, dec, ur, "expected a JSON document")
+		return nil, err
 	}
-	if tok != json.Delim('[') {
+	if c != '[' {
+		k := "an object"
+		if c != '{' {
+			if k, err = s.scalar(); err != nil {
+				return nil, err
+			}
+		}
 		at := ptr
 		if at == "" {
 			at = "the root"
 		}
-		return nil, fmt.Errorf("expected an array of records at %s, got %s", at, kind(tok))
+		return nil, fmt.Errorf("expected an array of records at %s, got %s", at, k)
 	}
 	return parents, nil
 }
 
-var errNotFound = errors.New("not found")
-
-// seekKey consumes an object's members up to the value of key.
-func seekKey(dec *json.Decoder, ur *utf8Reader, key string) error {
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return tokenErr(err, dec, ur, "")
-		}
-		if tok == key {
-			return nil
-		}
-		if err := skip(dec, ur); err != nil {
-			return err
-		}
-	}
-	return errNotFound
-}
-
-func skip(dec *json.Decoder, ur *utf8Reader) error {
-	var raw json.RawMessage
-	start := dec.InputOffset()
-	if err := dec.Decode(&raw); err != nil {
-		return valueErr(err, dec, ur, start)
-	}
-	return ur.err()
-}
-
 // finish reads what follows the records array so that a truncated file or
 // one with trailing garbage is refused rather than half-trusted.
-func finish(dec *json.Decoder, ur *utf8Reader, parents []bool) error {
-	if _, err := dec.Token(); err != nil { // the array's ']'
-		return tokenErr(err, dec, ur, "")
-	}
+func finish(s *scanner, parents []bool) error {
 	for i := len(parents) - 1; i >= 0; i-- {
-		for dec.More() {
+		for {
+			var more bool
+			var err error
 			if parents[i] {
-				if _, err := dec.Token(); err != nil {
-					return tokenErr(err, dec, ur, "")
-				}
+				_, more, err = s.key(false)
+			} else {
+				_, more, err = s.next(false)
 			}
-			if err := skip(dec, ur); err != nil {
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			if err := s.value(); err != nil {
 				return err
 			}
 		}
-		if _, err := dec.Token(); err != nil {
-			return tokenErr(err, dec, ur, "")
-		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return &SyntaxError{Offset: dec.InputOffset() + ur.bom, Msg: "unexpected data after the end of the JSON document", value: -1}
-		}
-		return tokenErr(err, dec, ur, "")
+	if c, ok := s.space(); ok {
+		return s.errAt(c, "unexpected data after the end of the JSON document")
 	}
-	return ur.err()
-}
-
-func kind(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		if v == '{' {
-			return "an object"
-		}
-		return "an array"
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%v", tok)
+	return s.err
 }
 
 // ErrEmpty is a file with no JSON in it.
 var ErrEmpty = errors.New("empty file: no JSON document")
 
-func tokenErr(err error, dec *json.Decoder, ur *utf8Reader, what string) error {
-	if err == io.EOF {
-		if dec.InputOffset() == 0 && what != "" {
-			return ErrEmpty
+// open enters the container at the next non-space byte, which it returns;
+// it leaves anything else unread.
+func (s *scanner) open() (byte, error) {
+	c, ok := s.space()
+	if !ok {
+		return 0, s.eofErr()
+	}
+	if c == '{' || c == '[' {
+		if s.depth >= maxDepth {
+			return 0, s.syntax(c, "exceeded max depth")
 		}
-		return eof(ur)
+		s.i++
+		s.depth++
 	}
-	return tokErr(err, ur)
+	return c, nil
 }
 
-func eof(ur *utf8Reader) error {
-	return &SyntaxError{Offset: ur.off, Msg: "unexpected end of file", value: -1}
+// scalar scans the value at the next byte, and names its kind.
+func (s *scanner) scalar() (string, error) {
+	c, _ := s.space()
+	if err := s.value(); err != nil {
+		return "", err
+	}
+	switch c {
+	case '"':
+		return "a string", nil
+	case 't', 'f':
+		return "a boolean", nil
+	case 'n':
+		return "null", nil
+	}
+	return "a number", nil
 }
 
-// tokErr converts an error of Token, whose offset is exact.
-func tokErr(err error, ur *utf8Reader) error {
-	if uerr := ur.err(); uerr != nil {
-		return uerr
+// next moves to the next element of the array being walked, past the
+// comma before it; more is false when it consumed the closing ']'
+// instead. at is where the element, or its comma, starts.
+func (s *scanner) next(first bool) (at int64, more bool, err error) {
+	c, ok := s.space()
+	if !ok {
+		return 0, false, s.eofErr()
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &SyntaxError{Offset: se.Offset + ur.bom, Msg: se.Error(), value: -1}
+	at = s.off()
+	switch {
+	case c == ']':
+		s.i++
+		s.depth--
+		return at, false, nil
+	case first:
+		return at, true, nil
+	case c == ',':
+		s.i++
+		return at, true, nil
+	case c == '}':
+		return 0, false, s.syntax(c, "after array element")
 	}
-	return err
+	return 0, false, s.errAt(c, "expected comma after array element")
 }
 
-// valueErr converts an error of Decode, whose offset is not exact.
-func valueErr(err error, dec *json.Decoder, ur *utf8Reader, start int64) error {
-	if uerr := ur.err(); uerr != nil {
-		return uerr
+// key moves to the next member of the object being walked, returning its
+// raw key once past the colon; more is false when it consumed the closing
+// '}' instead.
+func (s *scanner) key(first bool) (key []byte, more bool, err error) {
+	c, ok := s.space()
+	if !ok {
+		return nil, false, s.eofErr()
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &SyntaxError{Offset: start + ur.bom, Msg: se.Error(), value: start}
+	if c == '}' {
+		s.i++
+		s.depth--
+		return nil, false, nil
 	}
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		return eof(ur)
+	if !first {
+		if c != ',' {
+			return nil, false, s.syntax(c, "after object key:value pair")
+		}
+		s.i++
+		if c, ok = s.space(); !ok {
+			return nil, false, s.eofErr()
+		}
 	}
-	return err
+	if c != '"' {
+		return nil, false, s.syntax(c, "looking for beginning of object key string")
+	}
+	s.begin()
+	if err := s.str(); err != nil {
+		return nil, false, err
+	}
+	key = s.cut()
+	if c, ok = s.space(); !ok {
+		return nil, false, s.eofErr()
+	}
+	if c != ':' {
+		return nil, false, s.syntax(c, "after object key")
+	}
+	s.i++
+	return key, true, nil
 }
 
-// refine finds the exact offset of a syntax error in the value starting at
-// start by decoding that value alone again: encoding/json counts a fresh
-// decoder's first value from its start.
-func refine(open plugins.Opener, start, fallback int64) int64 {
-	rc, err := open()
-	if err != nil {
-		return fallback
+// find moves to the value of the member key of the object being walked.
+func (s *scanner) find(key string) (bool, error) {
+	for first := true; ; first = false {
+		raw, more, err := s.key(first)
+		if err != nil || !more {
+			return false, err
+		}
+		if k, err := unescape(raw[1 : len(raw)-1]); err == nil && k == key {
+			return true, nil
+		}
+		if err := s.value(); err != nil {
+			return false, err
+		}
 	}
-	defer rc.Close()
-	ur := &utf8Reader{r: bufio.NewReader(rc)}
-	if _, err := io.CopyN(io.Discard, ur, start); err != nil {
-		return fallback
+}
+
+// skip moves to the element n of the array being walked.
+func (s *scanner) skip(n int) (bool, error) {
+	for i := 0; ; i++ {
+		_, more, err := s.next(i == 0)
+		if err != nil || !more {
+			return false, err
+		}
+		if i >= n {
+			return true, nil
+		}
+		if err := s.value(); err != nil {
+			return false, err
+		}
 	}
-	var raw json.RawMessage
-	var se *json.SyntaxError
-	if err := json.NewDecoder(ur).Decode(&raw); errors.As(err, &se) && se.Offset > 0 {
-		return ur.bom + start + se.Offset - 1
+}
+
+// record cuts the next value out of the file.
+func (s *scanner) record() ([]byte, error) {
+	if _, ok := s.space(); !ok {
+		return nil, s.eofErr()
 	}
-	return fallback
+	s.begin()
+	if err := s.value(); err != nil {
+		return nil, err
+	}
+	return s.cut(), nil
 }
 
 // locate turns a byte offset into line and column by reading the file
@@ -381,72 +422,6 @@ func locate(open plugins.Opener, off int64) (line, col int) {
 			col++
 		}
 	}
-}
-
-// utf8Reader refuses invalid UTF-8, which encoding/json would silently
-// replace, and skips a leading byte order mark.
-type utf8Reader struct {
-	r       *bufio.Reader
-	started bool
-	bom     int64 // bytes skipped at the start
-	off     int64 // bytes read from r
-	carry   []byte
-	buf     []byte
-	bad     error
-}
-
-func (u *utf8Reader) err() error { return u.bad }
-
-func (u *utf8Reader) Read(p []byte) (int, error) {
-	if u.bad != nil {
-		return 0, u.bad
-	}
-	if !u.started {
-		u.started = true
-		if b, _ := u.r.Peek(3); bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
-			u.r.Discard(3)
-			u.off, u.bom = 3, 3
-		}
-	}
-	n, err := u.r.Read(p)
-	data := p[:n]
-	if len(u.carry) > 0 {
-		u.buf = append(append(u.buf[:0], u.carry...), data...)
-		data = u.buf
-	}
-	// An incomplete rune at the end waits for the next read.
-	end := len(data)
-	if err == nil {
-		for i := len(data) - 1; i >= 0 && i >= len(data)-3; i-- {
-			if utf8.RuneStart(data[i]) {
-				if !utf8.FullRune(data[i:]) {
-					end = i
-				}
-				break
-			}
-		}
-	}
-	if i := invalidAt(data[:end]); i >= 0 {
-		u.bad = &SyntaxError{Offset: u.off - int64(len(u.carry)) + int64(i), Msg: "invalid UTF-8"}
-		return 0, u.bad
-	}
-	u.off += int64(n)
-	u.carry = append(u.carry[:0], data[end:]...)
-	return n, err
-}
-
-func invalidAt(b []byte) int {
-	if utf8.Valid(b) {
-		return -1
-	}
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size <= 1 {
-			return i
-		}
-		i += size
-	}
-	return -1
 }
 
 // Position is the error's line and column, for reports.

@@ -33,7 +33,7 @@ func (t *Type) check(c *chunk) plugins.Batch {
 				Pointer: t.Records + "/" + strconv.Itoa(idx),
 				Offset:  c.offs[i],
 				Errors:  errs,
-				Payload: raw,
+				Payload: bytes.Clone(raw), // not to pin the arena's slab
 			})
 			continue
 		}
@@ -99,13 +99,43 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 		case !ok || fv == nil:
 			errs = append(errs, plugins.FieldError{Pointer: "/" + escape(f), Message: fmt.Sprintf("%q: key field is missing or null", f)})
 		case f == t.Time && ts != nil:
-			canonical(&buf, ts.Format(TimeLayout))
+			buf.WriteByte('"')
+			buf.Write(appendTime(buf.AvailableBuffer(), *ts))
+			buf.WriteByte('"')
 		default:
 			canonical(&buf, fv)
 		}
 	}
 	buf.WriteByte(']')
 	return buf.String(), errs
+}
+
+// appendTime is ts.AppendFormat(b, TimeLayout) for a UTC time, without
+// the cost of parsing the layout, which showed in profiles.
+func appendTime(b []byte, ts time.Time) []byte {
+	y, mo, d := ts.Date()
+	if y < 0 || y > 9999 || ts.Location() != time.UTC {
+		return ts.AppendFormat(b, TimeLayout)
+	}
+	h, mi, s := ts.Clock()
+	b = appendDigits(b, y, 4)
+	b = appendDigits(append(b, '-'), int(mo), 2)
+	b = appendDigits(append(b, '-'), d, 2)
+	b = appendDigits(append(b, 'T'), h, 2)
+	b = appendDigits(append(b, ':'), mi, 2)
+	b = appendDigits(append(b, ':'), s, 2)
+	b = appendDigits(append(b, '.'), ts.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits writes v, which is not negative, in n digits.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, "000000"[:n]...)
+	for i := len(b) - 1; v > 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // canonical writes v as JSON with sorted keys and normalised numbers.

@@ -271,4 +271,21 @@ func TestAmbiguous(t *testing.T) {
 	}
 }
 
+func TestAppendTime(t *testing.T) {
+	times := []time.Time{
+		time.Date(2020, 9, 13, 12, 26, 40, 500000000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(2020, 1, 1, 14, 5, 11, 0, time.FixedZone("x", 3600)),
+	}
+	for _, ts := range times {
+		if got, want := string(appendTime(nil, ts)), ts.Format(TimeLayout); got != want {
+			t.Errorf("%v: %s, want %s", ts, got, want)
+		}
+	}
+}
+
 var _ = bytes.NewReader

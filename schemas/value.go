@@ -13,7 +13,8 @@ import (
 // UseNumber), and its compact text. It is several times faster than
 // encoding/json's reflection on interface{}, which dominated the profile.
 func parse(raw []byte) (any, []byte, error) {
-	p := parser{b: raw, out: make([]byte, 0, len(raw))}
+	// One string for the record: its strings and numbers are slices of it.
+	p := parser{b: raw, s: string(raw), out: make([]byte, 0, len(raw))}
 	v, err := p.value()
 	if err != nil {
 		return nil, nil, err
@@ -27,6 +28,7 @@ func parse(raw []byte) (any, []byte, error) {
 
 type parser struct {
 	b   []byte
+	s   string // b
 	i   int
 	out []byte // the compact copy
 }
@@ -55,7 +57,11 @@ func (p *parser) value() (any, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		return p.string()
+		s, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
@@ -73,7 +79,7 @@ func (p *parser) value() (any, error) {
 			break
 		}
 		p.out = append(p.out, p.b[start:p.i]...)
-		return json.Number(p.b[start:p.i]), nil
+		return json.Number(p.s[start:p.i]), nil
 	}
 	return nil, errSyntax
 }
@@ -116,7 +122,7 @@ func (p *parser) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k.(string)] = v // the last of repeated keys wins, as in encoding/json
+		m[k] = v // the last of repeated keys wins, as in encoding/json
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, errSyntax
@@ -169,7 +175,7 @@ func (p *parser) array() (any, error) {
 	}
 }
 
-func (p *parser) string() (any, error) {
+func (p *parser) string() (string, error) {
 	start := p.i
 	p.i++ // "
 	plain := true
@@ -179,7 +185,7 @@ func (p *parser) string() (any, error) {
 			p.i++
 			p.out = append(p.out, p.b[start:p.i]...)
 			if plain {
-				return string(p.b[start+1 : p.i-1]), nil
+				return p.s[start+1 : p.i-1], nil
 			}
 			return unescape(p.b[start+1 : p.i-1])
 		}
@@ -189,10 +195,10 @@ func (p *parser) string() (any, error) {
 		}
 		p.i++
 	}
-	return nil, errSyntax
+	return "", errSyntax
 }
 
-func unescape(s []byte) (any, error) {
+func unescape(s []byte) (string, error) {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -202,7 +208,7 @@ func unescape(s []byte) (any, error) {
 		}
 		i++
 		if i >= len(s) {
-			return nil, errSyntax
+			return "", errSyntax
 		}
 		switch s[i] {
 		case '"', '\\', '/':
@@ -220,7 +226,7 @@ func unescape(s []byte) (any, error) {
 		case 'u':
 			r, ok := hex4(s, i+1)
 			if !ok {
-				return nil, errSyntax
+				return "", errSyntax
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -237,7 +243,7 @@ func unescape(s []byte) (any, error) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return nil, errSyntax
+			return "", errSyntax
 		}
 	}
 	return string(out), nil
