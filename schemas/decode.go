@@ -53,9 +53,28 @@ type chunk struct {
 
 func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) error) error {
 	s := newScanner(r)
+	defer s.release()
 	parents, err := t.seek(s)
 	if err != nil {
 		return err
+	}
+	// A file of one batch, as most small files are, is checked here:
+	// starting goroutines would cost more than its records.
+	first := &chunk{}
+	full, err := t.fill(s, first)
+	if err != nil {
+		return err
+	}
+	if !full {
+		if len(first.raws) > 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(t.check(first)); err != nil {
+				return err
+			}
+		}
+		return finish(s, parents)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -90,7 +109,7 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 		emitErr <- err
 	}()
 
-	readErr := t.split(ctx, s, work, order)
+	readErr := t.split(ctx, s, first, work, order)
 	close(work)
 	close(order)
 	wg.Wait()
@@ -103,14 +122,10 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 	return finish(s, parents)
 }
 
-// split reads the records array, whose '[' seek consumed, into chunks.
-func (t *Type) split(ctx context.Context, s *scanner, work, order chan *chunk) error {
-	n := 0
-	c := &chunk{}
-	flush := func() bool {
-		if len(c.raws) == 0 {
-			return true
-		}
+// split hands c, a full batch, and the rest of the records array to the
+// workers in order.
+func (t *Type) split(ctx context.Context, s *scanner, c *chunk, work, order chan *chunk) error {
+	send := func(c *chunk) bool {
 		c.out = make(chan plugins.Batch, 1)
 		select {
 		case order <- c:
@@ -119,37 +134,50 @@ func (t *Type) split(ctx context.Context, s *scanner, work, order chan *chunk) e
 		}
 		select {
 		case work <- c:
+			return true
 		case <-ctx.Done():
 			// The emitter waits on c.out; answer it so it can finish.
 			c.out <- plugins.Batch{}
 			return false
 		}
-		c = &chunk{first: n}
-		return true
 	}
-	for first := true; ; first = false {
-		at, more, err := s.next(first)
+	for {
+		if !send(c) {
+			return ctx.Err()
+		}
+		c = &chunk{first: c.first + len(c.raws)}
+		full, err := t.fill(s, c)
 		if err != nil {
 			return err
 		}
+		if !full {
+			if len(c.raws) > 0 && !send(c) {
+				return ctx.Err()
+			}
+			return nil
+		}
+	}
+}
+
+// fill reads records into c until it holds a batch (full) or the records
+// array ends.
+func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
+	for len(c.raws) < t.batch {
+		at, more, err := s.next(c.first == 0 && len(c.raws) == 0)
+		if err != nil {
+			return false, err
+		}
 		if !more {
-			break
+			return false, nil
 		}
 		raw, err := s.record()
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.raws = append(c.raws, raw)
 		c.offs = append(c.offs, at)
-		n++
-		if len(c.raws) == t.batch && !flush() {
-			return ctx.Err()
-		}
 	}
-	if !flush() {
-		return ctx.Err()
-	}
-	return nil
+	return true, nil
 }
 
 // seek walks the document to the records array, whose '[' it consumes. It

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -36,10 +37,25 @@ type scanner struct {
 	mark    int
 	arena   []byte
 	start   int // where the value being cut starts in arena
+	slab    int // the next slab's size: small files need little
+
+	pooled *[bufSize]byte
 }
 
+// release returns the read buffer; values cut stay valid.
+func (s *scanner) release() {
+	if s.pooled != nil {
+		bufs.Put(s.pooled)
+		s.pooled, s.buf = nil, nil
+	}
+}
+
+// bufs are read buffers: small files come by the thousand.
+var bufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
 func newScanner(r io.Reader) *scanner {
-	s := &scanner{r: r, buf: make([]byte, 0, bufSize)}
+	s := &scanner{r: r, pooled: bufs.Get().(*[bufSize]byte)}
+	s.buf = s.pooled[:0]
 	if s.has(3) && bytes.HasPrefix(s.buf, []byte("\xEF\xBB\xBF")) {
 		s.i = 3 // a byte order mark, which offsets still count
 	}
@@ -146,7 +162,8 @@ func (s *scanner) save(p []byte) {
 	if len(s.arena)+len(p) > cap(s.arena) {
 		// A new slab: the values already cut keep the old one.
 		part := s.arena[s.start:]
-		slab := make([]byte, 0, max(slabSize, 2*(len(part)+len(p))))
+		s.slab = min(max(2*s.slab, 4<<10), slabSize)
+		slab := make([]byte, 0, max(s.slab, 2*(len(part)+len(p))))
 		s.arena = append(slab, part...)
 		s.start = 0
 	}
