@@ -42,6 +42,8 @@ type Type struct {
 	OnInvalid  string
 	Properties []Property
 	schema     *gojsonschema.Schema
+	fast       *fast // nil: gojsonschema validates every record
+	names      map[string]string
 	workers    int
 	batch      int
 }
@@ -208,6 +210,8 @@ func compile(dir, file string) (*Type, error) {
 		return nil, fail("%v", err)
 	}
 	t.schema = s
+	t.fast = compileFast(doc, file)
+	t.names = propertyNames(doc, map[string]string{})
 	return t, nil
 }
 
@@ -283,6 +287,27 @@ func properties(doc map[string]any) []Property {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// propertyNames gathers every name under "properties", at any depth: the
+// keys records repeat, which parse then need not allocate each time.
+func propertyNames(v any, names map[string]string) map[string]string {
+	switch x := v.(type) {
+	case map[string]any:
+		if props, ok := x["properties"].(map[string]any); ok {
+			for k := range props {
+				names[k] = k
+			}
+		}
+		for _, e := range x {
+			propertyNames(e, names)
+		}
+	case []any:
+		for _, e := range x {
+			propertyNames(e, names)
+		}
+	}
+	return names
 }
 
 // checkRefs makes sure compiling a schema reads nothing but files of the

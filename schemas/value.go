@@ -13,7 +13,13 @@ import (
 // UseNumber), and its compact text. It is several times faster than
 // encoding/json's reflection on interface{}, which dominated the profile.
 func parse(raw []byte) (any, []byte, error) {
-	p := parser{b: raw, out: make([]byte, 0, len(raw))}
+	return parseNames(raw, nil)
+}
+
+// parseNames is parse taking object keys found in names from there, not
+// allocating them again for every record.
+func parseNames(raw []byte, names map[string]string) (any, []byte, error) {
+	p := parser{b: raw, out: make([]byte, 0, len(raw)), names: names}
 	v, err := p.value()
 	if err != nil {
 		return nil, nil, err
@@ -26,9 +32,10 @@ func parse(raw []byte) (any, []byte, error) {
 }
 
 type parser struct {
-	b   []byte
-	i   int
-	out []byte // the compact copy
+	b     []byte
+	i     int
+	out   []byte // the compact copy
+	names map[string]string
 }
 
 var errSyntax = errors.New("invalid JSON in record")
@@ -55,7 +62,11 @@ func (p *parser) value() (any, error) {
 	case c == '[':
 		return p.array()
 	case c == '"':
-		return p.string()
+		s, err := p.string(false)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case c == 't':
 		return true, p.literal("true")
 	case c == 'f':
@@ -102,7 +113,7 @@ func (p *parser) object() (any, error) {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, errSyntax
 		}
-		k, err := p.string()
+		k, err := p.string(true)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +127,7 @@ func (p *parser) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k.(string)] = v // the last of repeated keys wins, as in encoding/json
+		m[k] = v // the last of repeated keys wins, as in encoding/json
 		p.space()
 		if p.i >= len(p.b) {
 			return nil, errSyntax
@@ -169,7 +180,7 @@ func (p *parser) array() (any, error) {
 	}
 }
 
-func (p *parser) string() (any, error) {
+func (p *parser) string(key bool) (string, error) {
 	start := p.i
 	p.i++ // "
 	plain := true
@@ -179,6 +190,11 @@ func (p *parser) string() (any, error) {
 			p.i++
 			p.out = append(p.out, p.b[start:p.i]...)
 			if plain {
+				if key {
+					if s, ok := p.names[string(p.b[start+1:p.i-1])]; ok {
+						return s, nil
+					}
+				}
 				return string(p.b[start+1 : p.i-1]), nil
 			}
 			return unescape(p.b[start+1 : p.i-1])
@@ -189,10 +205,10 @@ func (p *parser) string() (any, error) {
 		}
 		p.i++
 	}
-	return nil, errSyntax
+	return "", errSyntax
 }
 
-func unescape(s []byte) (any, error) {
+func unescape(s []byte) (string, error) {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -202,7 +218,7 @@ func unescape(s []byte) (any, error) {
 		}
 		i++
 		if i >= len(s) {
-			return nil, errSyntax
+			return "", errSyntax
 		}
 		switch s[i] {
 		case '"', '\\', '/':
@@ -220,7 +236,7 @@ func unescape(s []byte) (any, error) {
 		case 'u':
 			r, ok := hex4(s, i+1)
 			if !ok {
-				return nil, errSyntax
+				return "", errSyntax
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -237,7 +253,7 @@ func unescape(s []byte) (any, error) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return nil, errSyntax
+			return "", errSyntax
 		}
 	}
 	return string(out), nil
