@@ -49,12 +49,16 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
 	}
-	res, err := t.schema.Validate(gojsonschema.NewRawLoader(v))
-	if err != nil {
-		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
-	}
-	if !res.Valid() {
-		return plugins.Record{}, fieldErrors(res.Errors())
+	// The fast check only ever vouches for valid records; gojsonschema
+	// has the last word on the others, and words their errors.
+	if t.fast == nil || !t.fast.valid(v) {
+		res, err := t.schema.Validate(gojsonschema.NewRawLoader(v))
+		if err != nil {
+			return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
+		}
+		if !res.Valid() {
+			return plugins.Record{}, fieldErrors(res.Errors())
+		}
 	}
 	var rec plugins.Record
 	var errs []plugins.FieldError
@@ -87,27 +91,45 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 		sum := sha256.Sum256(buf.Bytes())
 		return "sha256:" + hex.EncodeToString(sum[:]), errs
 	}
-	var buf bytes.Buffer
-	buf.Grow(64)
-	buf.WriteByte('[')
+	var arr [128]byte // on the stack: the key string is the one allocation
+	b := append(arr[:0], '[')
 	for i, f := range t.Key {
 		if i > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
 		fv, ok := obj[f]
 		switch {
 		case !ok || fv == nil:
 			errs = append(errs, plugins.FieldError{Pointer: "/" + escape(f), Message: fmt.Sprintf("%q: key field is missing or null", f)})
 		case f == t.Time && ts != nil:
-			buf.WriteByte('"')
-			buf.Write(appendTime(buf.AvailableBuffer(), *ts))
-			buf.WriteByte('"')
+			b = append(b, '"')
+			b = appendTime(b, *ts) // nothing in it to escape
+			b = append(b, '"')
 		default:
-			canonical(&buf, fv)
+			b = appendCanonical(b, fv)
 		}
 	}
-	buf.WriteByte(']')
-	return buf.String(), errs
+	b = append(b, ']')
+	return string(b), errs
+}
+
+// appendCanonical is canonical without a buffer for the usual key values.
+func appendCanonical(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		if !needsEscape(x) {
+			b = append(b, '"')
+			b = append(b, x...)
+			return append(b, '"')
+		}
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return strconv.AppendInt(b, i, 10)
+		}
+	}
+	var buf bytes.Buffer
+	canonical(&buf, v)
+	return append(b, buf.Bytes()...)
 }
 
 // appendTime is ts.AppendFormat(b, TimeLayout) for a UTC time, without
@@ -178,18 +200,25 @@ func canonical(buf *bytes.Buffer, v any) {
 
 // quote writes s as a JSON string, without encoding/json's HTML escapes.
 func quote(buf *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
-			enc := json.NewEncoder(buf)
-			enc.SetEscapeHTML(false)
-			enc.Encode(s)
-			buf.Truncate(buf.Len() - 1) // Encode's newline
-			return
-		}
+	if needsEscape(s) {
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		return
 	}
 	buf.WriteByte('"')
 	buf.WriteString(s)
 	buf.WriteByte('"')
+}
+
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // dateTime is JSON Schema's "date-time": RFC 3339 section 5.6 only.

@@ -42,6 +42,7 @@ type Type struct {
 	OnInvalid  string
 	Properties []Property
 	schema     *gojsonschema.Schema
+	fast       *fast // nil: gojsonschema validates every record
 	workers    int
 	batch      int
 }
@@ -208,6 +209,7 @@ func compile(dir, file string) (*Type, error) {
 		return nil, fail("%v", err)
 	}
 	t.schema = s
+	t.fast = compileFast(doc, file)
 	return t, nil
 }
 
