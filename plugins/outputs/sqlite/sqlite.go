@@ -51,7 +51,7 @@ var (
 func DSN(path string) string {
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)",
-		"cache_size(-65536)", "wal_autocheckpoint(10000)"} {
+		"cache_size(-65536)", "wal_autocheckpoint(10000)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
