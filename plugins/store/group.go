@@ -3,14 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/ent"
 	entschema "github.com/carpipe/carpipe/ent/schema"
@@ -139,119 +137,83 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 }
 
 // claimRows takes each file's ledger row as store.Begin does, returning 0
-// for a file already loaded: on Postgres in one statement, on SQLite (no
-// round trips to save) with one prepared statement.
+// for a file already loaded, in one statement for the whole group.
 func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]int, error) {
-	ids := make([]int, len(files))
 	now := time.Now()
-	if s.Dialect == dialect.Postgres {
-		n := len(files)
-		inputs, paths, types, sums := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		sizes, runs := make([]int64, n), make([]int64, n)
-		times := make([]sql.NullTime, n)
-		at := map[[3]string]int{}
-		for i, f := range files {
-			inputs[i], paths[i], types[i], sums[i] = f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.SHA256
-			sizes[i], runs[i] = f.Info.Size, f.Info.Run
-			if f.Info.Time != nil {
-				times[i] = sql.NullTime{Time: *f.Info.Time, Valid: true}
-			}
-			at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
-		}
-		rows, err := tx.QueryContext(ctx, claimRowsPG, pq.Array(runs), pq.Array(inputs), pq.Array(paths),
-			pq.Array(types), pq.Array(sizes), pq.Array(sums), pq.GenericArray{A: times}, now)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int
-			var k [3]string
-			if err := rows.Scan(&id, &k[0], &k[1], &k[2]); err != nil {
-				return nil, err
-			}
-			ids[at[k]] = id
-		}
-		return ids, rows.Err()
-	}
-	claim, err := tx.PrepareContext(ctx, s.param(claimRow))
-	if err != nil {
-		return nil, err
-	}
-	defer claim.Close()
+	var q strings.Builder
+	q.WriteString(`INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
+	records_total, records_inserted, records_duplicate, records_rejected, error, location) VALUES `)
+	args := make([]any, 0, 9*len(files))
+	at := make(map[[3]string]int, len(files))
 	for i, f := range files {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString(s.params(len(args), "(%, %, %, %, %, %, %, 'processed', %, 0, 0, 0, 0, '', %)"))
 		var ft any
 		if f.Info.Time != nil {
 			ft = *f.Info.Time
 		}
-		err := claim.QueryRowContext(ctx, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType,
-			f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path).Scan(&ids[i])
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path)
+		at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
+	}
+	q.WriteString(` ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
+	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
+	WHERE files.status = 'failed'
+	RETURNING id, input, path, sha256`)
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]int, len(files))
+	for rows.Next() {
+		var id int
+		var k [3]string
+		if err := rows.Scan(&id, &k[0], &k[1], &k[2]); err != nil {
 			return nil, err
 		}
+		ids[at[k]] = id
 	}
-	return ids, nil
+	return ids, rows.Err()
 }
 
-// claimRowsPG is claimRow for many files, in their order.
-const claimRowsPG = `INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
-	records_total, records_inserted, records_duplicate, records_rejected, error, location)
-	SELECT r, i, p, ft, sz, sh, t, 'processed', $8, 0, 0, 0, 0, '', p
-	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
-		WITH ORDINALITY AS u(r, i, p, ft, sz, sh, t, o) ORDER BY o
-	ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
-	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
-	WHERE files.status = 'failed'
-	RETURNING id, input, path, sha256`
-
-// claimRow is store.Begin's upsert as one prepared statement: it returns
-// no row for a file already loaded.
-const claimRow = `INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
-	records_total, records_inserted, records_duplicate, records_rejected, error, location)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, 'processed', $8, 0, 0, 0, 0, '', $9)
-	ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
-	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
-	WHERE files.status = 'failed'
-	RETURNING id`
-
-// setCounts writes the files' counts: on Postgres in one statement, to
-// spare a round trip per file; SQLite has none to spare.
+// setCounts writes the files' counts in one statement.
 func (s *Store) setCounts(ctx context.Context, tx *sql.Tx, counts [][5]int64) error {
-	if s.Dialect == dialect.Postgres {
-		cols := make([][]int64, 5)
-		for _, c := range counts {
-			for k := range cols {
-				cols[k] = append(cols[k], c[k])
-			}
+	if len(counts) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("WITH v (t, i, d, r, id) AS (VALUES ")
+	args := make([]any, 0, 5*len(counts))
+	for k, c := range counts {
+		if k > 0 {
+			q.WriteByte(',')
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE files SET records_total = u.t, records_inserted = u.i,
-			records_duplicate = u.d, records_rejected = u.r
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(t, i, d, r, id)
-			WHERE files.id = u.id`,
-			pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(cols[4]))
-		return err
+		// PostgreSQL types VALUES from its first row, as text unless told.
+		q.WriteString(s.params(len(args), "(CAST(% AS bigint), CAST(% AS bigint), CAST(% AS bigint), CAST(% AS bigint), CAST(% AS bigint))"))
+		args = append(args, c[0], c[1], c[2], c[3], c[4])
 	}
-	stmt, err := tx.PrepareContext(ctx, `UPDATE files SET records_total = ?, records_inserted = ?,
-		records_duplicate = ?, records_rejected = ? WHERE id = ?`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, c := range counts {
-		if _, err := stmt.ExecContext(ctx, c[0], c[1], c[2], c[3], c[4]); err != nil {
-			return err
-		}
-	}
-	return nil
+	q.WriteString(`) UPDATE files SET records_total = v.t, records_inserted = v.i, records_duplicate = v.d,
+	records_rejected = v.r FROM v WHERE files.id = v.id`)
+	_, err := tx.ExecContext(ctx, q.String(), args...)
+	return err
 }
 
-// param turns $n placeholders into SQLite's ?.
-func (s *Store) param(q string) string {
-	if s.Dialect == dialect.Postgres {
-		return q
+// params numbers the % placeholders of a row after the n arguments
+// before it: $1 on PostgreSQL, ? on SQLite.
+func (s *Store) params(n int, row string) string {
+	if s.Dialect != dialect.Postgres {
+		return strings.ReplaceAll(row, "%", "?")
 	}
-	for i := 20; i > 0; i-- {
-		q = strings.ReplaceAll(q, "$"+strconv.Itoa(i), "?")
+	var b strings.Builder
+	for _, part := range strings.SplitAfter(row, "%") {
+		if p, ok := strings.CutSuffix(part, "%"); ok {
+			n++
+			b.WriteString(p + "$" + strconv.Itoa(n))
+		} else {
+			b.WriteString(part)
+		}
 	}
-	return q
+	return b.String()
 }
