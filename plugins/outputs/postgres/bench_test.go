@@ -11,9 +11,9 @@ import (
 	"github.com/carpipe/carpipe/plugins/plugintest"
 )
 
-// BenchmarkStageMerge loads one file of n records per op: ledger row,
-// COPY (or one INSERT for small files) and the merge, in one transaction.
-func BenchmarkStageMerge(b *testing.B) {
+// BenchmarkLoad loads one file of n records per op: ledger row,
+// its records by COPY (one INSERT for a small file), in one transaction.
+func BenchmarkLoad(b *testing.B) {
 	for _, n := range []int{10, 5000} {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			ctx := context.Background()
