@@ -52,7 +52,7 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 	// The fast check only ever vouches for valid records; gojsonschema
 	// has the last word on the others, and words their errors.
 	if t.fast == nil || !t.fast.valid(v) {
-		res, err := t.schema.Validate(gojsonschema.NewRawLoader(v))
+		res, err := t.validate(v)
 		if err != nil {
 			return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
 		}
@@ -79,6 +79,18 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 	}
 	rec.Payload = compact
 	return rec, nil
+}
+
+// validate runs gojsonschema, which panics on numbers beyond big.Rat or
+// float64 (1e1000001 under "minimum", 1e400 under "enum"): one such record
+// is rejected, the run goes on.
+func (t *Type) validate(v any) (res *gojsonschema.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("cannot be checked against the schema, likely a number too large to compare (%v)", r)
+		}
+	}()
+	return t.schema.Validate(gojsonschema.NewRawLoader(v))
 }
 
 // key is a JSON array of the key fields' canonical values, so that it reads

@@ -200,6 +200,31 @@ func TestNoKeyAndNumbers(t *testing.T) {
 	}
 }
 
+// TestHugeNumbers: gojsonschema panics comparing numbers beyond big.Rat
+// or float64; such a record is rejected with a message and its neighbours
+// load.
+func TestHugeNumbers(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "m.schema.json", `{"type":"object","properties":{"n":{"minimum":0},"e":{"enum":[1,2]}}}`)
+	s, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ty, _, _ := s.Find("m_1.json")
+	recs, rejs, err := decodeAll(t, ty, `[{"n":1},{"n":1e1000001},{"e":1e400},{"e":2}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || len(rejs) != 2 || rejs[0].Index != 1 || rejs[1].Index != 2 {
+		t.Fatalf("records %+v, rejects %+v; want records 0 and 3, rejects 1 and 2", recs, rejs)
+	}
+	for _, r := range rejs {
+		if msg := r.Errors[0].Message; !strings.Contains(msg, "cannot be checked against the schema") {
+			t.Errorf("reject %d: %q", r.Index, msg)
+		}
+	}
+}
+
 func write(t *testing.T, dir, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
