@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/fastcheck" // also makes "date-time" strict RFC 3339
 	"github.com/xeipuuv/gojsonschema"
 )
 
@@ -42,7 +43,7 @@ type Type struct {
 	OnInvalid  string
 	Properties []Property
 	schema     *gojsonschema.Schema
-	fast       *fast // nil: gojsonschema validates every record
+	fast       *fastcheck.Checker // nil: gojsonschema validates every record
 	workers    int
 	batch      int
 }
@@ -209,7 +210,7 @@ func compile(dir, file string) (*Type, error) {
 		return nil, fail("%v", err)
 	}
 	t.schema = s
-	t.fast = compileFast(doc, file)
+	t.fast = fastcheck.Compile(doc, file)
 	return t, nil
 }
 

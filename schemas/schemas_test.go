@@ -18,7 +18,7 @@ import (
 	"github.com/carpipe/carpipe/plugins"
 )
 
-func shipped(t *testing.T, o Options) *Set {
+func shipped(t testing.TB, o Options) *Set {
 	t.Helper()
 	s, err := Load(".", o)
 	if err != nil {
