@@ -65,8 +65,10 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 		}
 	}
 
-	// Merge order across the group: by key, then file, then record, so the
-	// first copy wins and concurrent writers lock keys in one order.
+	// Rows go in file order, then record order, so the first copy wins.
+	// Concurrent writers also need keys locked in one order: sort by key
+	// first. A serial writer (SQLite) need not, and appends to its other
+	// indexes in file order instead of scattering over them.
 	type ranked struct {
 		row       Row
 		file, rec int
@@ -80,19 +82,21 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 			all = append(all, ranked{Row{f.Info.FileType, r.Key, r.EventTime, r.Payload, ids[i]}, i, r.Index})
 		}
 	}
-	sort.Slice(all, func(a, b int) bool {
-		x, y := all[a], all[b]
-		if x.row.FileType != y.row.FileType {
-			return x.row.FileType < y.row.FileType
-		}
-		if x.row.Key != y.row.Key {
-			return x.row.Key < y.row.Key
-		}
-		if x.file != y.file {
-			return x.file < y.file
-		}
-		return x.rec < y.rec
-	})
+	if !s.Serial {
+		sort.Slice(all, func(a, b int) bool {
+			x, y := all[a], all[b]
+			if x.row.FileType != y.row.FileType {
+				return x.row.FileType < y.row.FileType
+			}
+			if x.row.Key != y.row.Key {
+				return x.row.Key < y.row.Key
+			}
+			if x.file != y.file {
+				return x.file < y.file
+			}
+			return x.rec < y.rec
+		})
+	}
 	rows := make([]Row, len(all))
 	for i, r := range all {
 		rows[i] = r.row
