@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"entgo.io/ent/dialect"
 
 	"github.com/carpipe/carpipe/ent"
 	entschema "github.com/carpipe/carpipe/ent/schema"
@@ -205,16 +202,13 @@ func (s *Store) setCounts(ctx context.Context, tx *sql.Tx, counts [][5]int64) er
 }
 
 // params numbers the % placeholders of a row after the n arguments
-// before it: $1 on PostgreSQL, ? on SQLite.
+// before it, in the dialect's spelling (ph).
 func (s *Store) params(n int, row string) string {
-	if s.Dialect != dialect.Postgres {
-		return strings.ReplaceAll(row, "%", "?")
-	}
 	var b strings.Builder
 	for _, part := range strings.SplitAfter(row, "%") {
 		if p, ok := strings.CutSuffix(part, "%"); ok {
 			n++
-			b.WriteString(p + "$" + strconv.Itoa(n))
+			b.WriteString(p + s.ph(n))
 		} else {
 			b.WriteString(part)
 		}
