@@ -13,18 +13,18 @@ import (
 )
 
 // Small files are loaded in groups, one transaction for many: a commit
-// costs more than a small file's records. A group holds at most this many
-// files and bytes, and only files up to smallFile.
+// costs more than a small file's records. A group holds at most the
+// ledger's GroupSize files and groupBytes bytes, and only files up to
+// smallFile.
 const (
 	smallFile  = 256 << 10
-	groupFiles = 200
 	groupBytes = 8 << 20
 )
 
 // groups cuts the ordered jobs into units of work: runs of small files
 // when the ledger can load them together, and single files otherwise.
 func (e *Engine) groups(jobs []job) [][]job {
-	_, can := e.ledger.(plugins.Grouper)
+	g, can := e.ledger.(plugins.Grouper)
 	var out [][]job
 	var cur []job
 	var size int64
@@ -40,7 +40,7 @@ func (e *Engine) groups(jobs []job) [][]job {
 			out = append(out, []job{j})
 			continue
 		}
-		if len(cur) == groupFiles || size+j.file.Size > groupBytes {
+		if len(cur) == g.GroupSize() || size+j.file.Size > groupBytes {
 			flush()
 		}
 		cur = append(cur, j)

@@ -197,4 +197,6 @@ type Outcome struct {
 // error fails the whole group; the engine then loads its files one by one.
 type Grouper interface {
 	LoadFiles(ctx context.Context, files []FileData) ([]Outcome, error)
+	// GroupSize is how many files a group should hold at most.
+	GroupSize() int
 }

@@ -101,6 +101,14 @@ func TestKillAnyMoment(t *testing.T) {
 			if code := p.wait(time.Minute); code != -1 {
 				t.Logf("the run ended before the kill (exit %d)", code)
 			}
+			// A COMMIT the process sent before it died still lands: wait
+			// for its sessions to finish before taking stock.
+			waitFor(t, "the killed run's sessions to end", 30*time.Second, func() bool {
+				var n int
+				err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+					AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'`).Scan(&n)
+				return err == nil && n == 0
+			})
 			loaded := in.consistent(t, db)
 			t.Logf("seed %d: killed after %d files loaded (k=%d)", seed, loaded, k)
 			if t.Failed() {

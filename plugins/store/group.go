@@ -27,6 +27,15 @@ type InsertMany func(ctx context.Context, tx *sql.Tx, rows []Row) (map[int]int64
 
 var _ plugins.Grouper = (*Store)(nil)
 
+// GroupSize: a lone writer (SQLite) gains most from fewer, larger commits;
+// concurrent writers hold their locks and memory for less.
+func (s *Store) GroupSize() int {
+	if s.Serial {
+		return 1000
+	}
+	return 200
+}
+
 // LoadFiles loads small files, each whole in memory, in one transaction:
 // per-file commits, not records, are what small files cost. Each file
 // still lands whole or not at all, with its ledger row.
