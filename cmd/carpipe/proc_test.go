@@ -122,6 +122,12 @@ func (p *proc) wait(within time.Duration) int {
 	case <-p.done:
 		return p.state.ExitCode()
 	case <-time.After(within):
+		// SIGQUIT makes Go print every goroutine: where it hangs.
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
 		p.t.Fatalf("carpipe %v still running after %v\nstderr:\n%s", p.cmd.Args[1:], within, p.stderr)
 		return 0
 	}
