@@ -1,16 +1,13 @@
 package main
 
 // Helpers for the tests that run carpipe as real processes: the binary,
-// built once; processes with captured output; a TCP proxy that can cut
-// the database away; generated inboxes.
+// built once; processes with captured output; the database behind a
+// proxy that can cut it away; generated inboxes.
 
 import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,8 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/plugins/plugintest"
 )
@@ -174,106 +169,10 @@ func summaryCounts(t *testing.T, out string) (processed, failed, skipped int) {
 	return
 }
 
-// tcpProxy forwards 127.0.0.1 connections to the database, and can cut
-// them all (and refuse new ones) until restored: a lost server, without
-// touching the server other tests share.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-	})
-	return p
-}
-
-func (p *tcpProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[u] = true, true
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-			p.mu.Lock()
-			delete(p.conns, dst)
-			delete(p.conns, src)
-			p.mu.Unlock()
-		}
-		go pipe(c, u)
-		go pipe(u, c)
-	}
-}
-
-// cut closes every connection and refuses new ones.
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *tcpProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
-
-// proxied is a fresh test database, reached directly (for the test's own
-// queries) and through a proxy (for carpipe).
-func proxied(t *testing.T) (direct *sql.DB, dsn string, px *tcpProxy) {
-	t.Helper()
-	raw := plugintest.PostgresDSN(t)
-	cfg, err := pq.NewConfig(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px = newProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	host, port, _ := net.SplitHostPort(px.ln.Addr().String())
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		u.Host = px.ln.Addr().String()
-		dsn = u.String()
-	} else {
-		dsn = raw + " host=" + host + " port=" + port // lib/pq: a later key wins
-	}
-	direct, err = sql.Open("postgres", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { direct.Close() })
-	return direct, dsn, px
+// proxied is a fresh test database, reached directly and through a
+// proxy that can cut it away.
+func proxied(t *testing.T) (*sql.DB, string, *plugintest.Proxy) {
+	return plugintest.ProxiedPostgres(t)
 }
 
 // pgDB is a fresh test database: its DSN and a handle for the test.

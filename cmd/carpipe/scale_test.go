@@ -149,13 +149,13 @@ func TestDatabaseCut(t *testing.T) {
 				db.QueryRow("SELECT count(*) FROM files").Scan(&n)
 				return n >= 4
 			})
-			px.cut()
+			px.Cut()
 			cut := time.Now()
 			if restore {
 				waitFor(t, "the outage noticed", 30*time.Second, func() bool {
 					return strings.Contains(p.stderr.String(), "database error; files in flight rolled back and retried")
 				})
-				px.restore()
+				px.Restore()
 				if code := p.wait(2 * time.Minute); code != exitOK {
 					t.Fatalf("exit %d\n%s\n%s", code, p.stdout, p.stderr)
 				}
@@ -177,7 +177,7 @@ func TestDatabaseCut(t *testing.T) {
 			if took > 30*time.Second {
 				t.Fatalf("gave up %v after the cut", took)
 			}
-			px.restore()
+			px.Restore()
 			loaded := in.consistent(t, db)
 			if loaded == 30 {
 				t.Fatal("every file loaded although the database was cut")
@@ -266,19 +266,19 @@ func TestWatchProcess(t *testing.T) {
 		}
 		return true
 	})
-	if strings.Contains(body, password) || strings.Contains(body, px.ln.Addr().String()) {
+	if strings.Contains(body, password) || strings.Contains(body, px.Addr()) {
 		t.Fatal("/metrics shows the connection's password or address")
 	}
 
 	// The database cut away: /healthz says so, and recovers with it.
-	px.cut()
+	px.Cut()
 	waitFor(t, "unhealthy", 10*interval, func() bool { code, _ := get(t, base+"/healthz"); return code == 503 })
 	_, why := get(t, base+"/healthz")
 	wantContains(t, why, "database unreachable")
 	if strings.Contains(why, password) {
 		t.Fatal("/healthz shows the password")
 	}
-	px.restore()
+	px.Restore()
 	waitFor(t, "healthy again", 10*interval, func() bool { code, _ := get(t, base+"/healthz"); return code == 200 })
 
 	// Big files dropped in, SIGTERM once the first is loaded.

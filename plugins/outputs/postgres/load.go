@@ -182,7 +182,15 @@ const (
 )
 
 func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) (n int64, err error) {
-	err = l.conn.Raw(func(dc any) error {
+	err = l.conn.Raw(func(dc any) (err error) {
+		// Raw closes a connection its callback calls bad, which waits for
+		// the transaction open on it: that is ours, so it would wait
+		// forever. The rollback discards the connection instead.
+		defer func() {
+			if err != nil {
+				err = rawErr{err}
+			}
+		}()
 		st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 		if err != nil {
 			return err
@@ -228,8 +236,17 @@ func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) 
 		n, err = res.RowsAffected()
 		return err
 	})
+	if re, ok := err.(rawErr); ok {
+		err = re.err
+	}
 	return n, err
 }
+
+// rawErr hides an error from database/sql, which must not see
+// driver.ErrBadConn inside Raw; it is unwrapped as soon as Raw returns.
+type rawErr struct{ err error }
+
+func (e rawErr) Error() string { return e.err.Error() }
 
 // appendTime writes t in UTC with microseconds, several times faster
 // than lib/pq's formatter, which it leaves the years before 1 and after

@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/plugintest"
 )
 
 // second opens another output on p's database: another process, which has
@@ -269,5 +270,46 @@ func TestAppendTime(t *testing.T) {
 		if got != want {
 			t.Errorf("appendTime(%v) = %q, want %q", ts, got, want)
 		}
+	}
+}
+
+// TestLostConnectionAtCopy: the network goes between the file's last
+// statement and its COPY. The COPY must fail at once: database/sql may not
+// be left waiting to close a connection the file's own transaction holds.
+func TestLostConnectionAtCopy(t *testing.T) {
+	_, dsn, px := plugintest.ProxiedPostgres(t)
+	ctx := t.Context()
+	p := &Postgres{DSN: dsn, ConnectTimeout: 5 * time.Second}
+	if err := p.Init(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	l := &loader{tx: tx, conn: conn, p: p, fileType: "t", fileID: 1}
+	px.Cut()
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.send(ctx, copyRecords, records("c", 0, copyMin, "p"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !fatal(err) {
+			t.Fatalf("COPY on a cut connection: %v; want an error that ends the run", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the COPY hung on a cut connection")
 	}
 }
