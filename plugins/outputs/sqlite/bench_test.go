@@ -11,11 +11,8 @@ import (
 	"github.com/carpipe/carpipe/plugins"
 )
 
-// groupN is the engine's group size.
-const groupN = 200
-
-// BenchmarkLoadFiles loads groups of 200 small files of 10 records, the
-// unit the engine gives a Grouper; the figure is files/s.
+// BenchmarkLoadFiles loads groups of small files of 10 records, as many
+// as GroupSize, the unit the engine gives a Grouper; the figure is files/s.
 func BenchmarkLoadFiles(b *testing.B) {
 	ctx := context.Background()
 	s := &SQLite{Path: filepath.Join(b.TempDir(), "b.db")}
@@ -27,6 +24,7 @@ func BenchmarkLoadFiles(b *testing.B) {
 		b.Fatal(err)
 	}
 	run, _ := s.StartRun(ctx, "bench")
+	groupN := s.GroupSize()
 	ts := time.Unix(1600000000, 0).UTC()
 	n := 0
 	b.ResetTimer()
