@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -105,24 +103,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
-}
-
-// logBuffer is a logger whose output a test can read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // cdkStore reaches a bucket through gocloud itself (for mem://, whose bucket
@@ -231,7 +211,7 @@ func TestValidate(t *testing.T) {
 // bucket behind the plugin's back. gocloud escapes "../" when writing and
 // unescapes it when listing, so these come back from the listing verbatim.
 func TestListSkipsEscapingKeys(t *testing.T) {
-	var logs logBuffer
+	var logs plugintest.Buffer
 	b := New()
 	b.URL, b.Prefix = "mem://", root
 	if err := b.Init(t.Context(), plugins.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {

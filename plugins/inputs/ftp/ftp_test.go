@@ -110,7 +110,7 @@ func newInput(s *ftptest.Server) *ftp.FTP {
 
 // initFTP validates and inits f, logging to logs when not nil, and closes
 // it at cleanup.
-func initFTP(t *testing.T, f *ftp.FTP, logs *syncBuffer) *ftp.FTP {
+func initFTP(t *testing.T, f *ftp.FTP, logs *plugintest.Buffer) *ftp.FTP {
 	t.Helper()
 	if err := initErr(t, f, logs); err != nil {
 		t.Fatalf("Init: %v", err)
@@ -118,7 +118,7 @@ func initFTP(t *testing.T, f *ftp.FTP, logs *syncBuffer) *ftp.FTP {
 	return f
 }
 
-func initErr(t *testing.T, f *ftp.FTP, logs *syncBuffer) error {
+func initErr(t *testing.T, f *ftp.FTP, logs *plugintest.Buffer) error {
 	t.Helper()
 	if err := f.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
@@ -130,23 +130,6 @@ func initErr(t *testing.T, f *ftp.FTP, logs *syncBuffer) error {
 	err := f.Init(t.Context(), plugins.Env{Name: "ftp", Logger: slog.New(slog.NewTextHandler(w, nil))})
 	t.Cleanup(func() { f.Close() })
 	return err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func read(t *testing.T, f *ftp.FTP, p string) []byte {
@@ -213,7 +196,7 @@ func TestWrongPasswordFailsInit(t *testing.T) {
 
 func TestPlainPasswordWarning(t *testing.T) {
 	s := start(t, ftptest.Options{})
-	var logs syncBuffer
+	var logs plugintest.Buffer
 	initFTP(t, newInput(s), &logs)
 	if !strings.Contains(logs.String(), "in clear") {
 		t.Errorf("no warning about a password sent in clear:\n%s", logs.String())
@@ -224,7 +207,7 @@ func TestPlainPasswordWarning(t *testing.T) {
 
 	// Over TLS, no warning.
 	s = start(t, ftptest.Options{TLS: ftp.TLSExplicit})
-	logs = syncBuffer{}
+	logs = plugintest.Buffer{}
 	initFTP(t, newInput(s), &logs)
 	if strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("warning over TLS:\n%s", logs.String())
@@ -252,7 +235,7 @@ func TestTLSVerification(t *testing.T) {
 			f = newInput(s)
 			f.CAFile = ""
 			f.InsecureSkipVerify = true
-			var logs syncBuffer
+			var logs plugintest.Buffer
 			initFTP(t, f, &logs)
 			if _, ok := listed(t, f)["a.json"]; !ok {
 				t.Error("List over unverified TLS misses a.json")
@@ -309,7 +292,7 @@ func TestRetries(t *testing.T) {
 	}()
 	f := ftp.New()
 	f.Host, f.Port, f.Retries = "127.0.0.1", l.Addr().(*net.TCPAddr).Port, 2
-	var logs syncBuffer
+	var logs plugintest.Buffer
 	if err := initErr(t, f, &logs); err == nil {
 		t.Fatal("Init on a server that drops connections succeeded")
 	}
@@ -524,7 +507,7 @@ func TestResume(t *testing.T) {
 			defer close(g.gate)
 			data := randomBytes(1<<20, 4)
 			s.Put(t, root+"/big.bin", data, mtime)
-			var logs syncBuffer
+			var logs plugintest.Buffer
 			f := initFTP(t, newInput(s), &logs)
 
 			rc, err := f.Open(t.Context(), "big.bin")
