@@ -248,33 +248,14 @@ type rawErr struct{ err error }
 
 func (e rawErr) Error() string { return e.err.Error() }
 
-// appendTime writes t in UTC with microseconds, several times faster
-// than lib/pq's formatter, which it leaves the years before 1 and after
-// 9999 to (BC dates).
+// appendTime writes t in UTC with microseconds; lib/pq's own formatter,
+// several times slower, spells the years before 1 and after 9999 (BC).
 func appendTime(buf []byte, t time.Time) []byte {
 	t = t.UTC()
-	y, mo, d := t.Date()
-	if y < 1 || y > 9999 {
+	if y := t.Year(); y < 1 || y > 9999 {
 		return append(buf, pq.FormatTimestamp(t)...)
 	}
-	h, mi, s := t.Clock()
-	n := func(buf []byte, v, width int) []byte {
-		for p := width - 1; p >= 0; p-- {
-			buf = append(buf, 0)
-		}
-		for p := len(buf) - 1; width > 0; p, width = p-1, width-1 {
-			buf[p] = byte('0' + v%10)
-			v /= 10
-		}
-		return buf
-	}
-	buf = append(n(buf, y, 4), '-')
-	buf = append(n(buf, int(mo), 2), '-')
-	buf = append(n(buf, d, 2), ' ')
-	buf = append(n(buf, h, 2), ':')
-	buf = append(n(buf, mi, 2), ':')
-	buf = append(n(buf, s, 2), '.')
-	return append(n(buf, t.Nanosecond()/1000, 6), 'Z')
+	return plugins.AppendTime(buf, t, ' ')
 }
 
 // appendCopy escapes s for COPY's text format.
