@@ -200,6 +200,7 @@ func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) 
 		if !ok {
 			return fmt.Errorf("postgres: %T cannot send COPY data", st)
 		}
+		stage := query == copyStage
 		buf := make([]byte, 0, 64<<10)
 		for i, r := range recs {
 			buf = appendCopy(buf, l.fileType)
@@ -214,10 +215,10 @@ func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) 
 			buf = append(buf, '\t')
 			buf = appendCopy(buf, r.Payload)
 			buf = append(buf, '\t')
-			if query == copyRecords {
-				buf = strconv.AppendInt(buf, int64(l.fileID), 10)
-			} else {
+			if stage {
 				buf = strconv.AppendInt(buf, int64(r.Index), 10)
+			} else {
+				buf = strconv.AppendInt(buf, int64(l.fileID), 10)
 			}
 			// CopyData ends each call with a newline.
 			if len(buf) >= 60<<10 || i == len(recs)-1 {
