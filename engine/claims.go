@@ -56,19 +56,35 @@ func (e *Engine) claimer() plugins.Claimer {
 
 func jobKey(j job) string { return j.in.name + "\x00" + j.file.Path }
 
+// lease is a unit of work with the outcome of claiming its files. The
+// feeder claims a unit before a worker is free for it, so that a worker
+// goes from one unit to the next without waiting to take leases (on
+// SQLite, behind another worker's load).
+type lease struct {
+	unit []job
+	mine map[string]bool
+	err  error
+}
+
 // leased loads a unit of work under leases taken before any of its files
 // is read: files another process holds are skipped, the others load and
-// their leases go once their commit and action are done. Through a
-// database outage, the unit's unfinished files are tried again.
-func (e *Engine) leased(work, stop context.Context, run int64, unit []job, report func(job, result, time.Duration)) {
+// their leases go (through release) once their commit and action are
+// done. Through a database outage, the unit's unfinished files keep their
+// leases and are tried again.
+func (e *Engine) leased(work, stop context.Context, run int64, l lease, report func(job, result, time.Duration), release func([]job)) {
 	start := time.Now()
+	unit, mine, err := l.unit, l.mine, l.err
 	for try := 1; ; try++ {
-		mine, err := e.claim(work, unit)
+		// A claim the feeder could not take is taken again here: by now the
+		// outage it met may be over, and a stale error must not start one.
+		if try > 1 || l.err != nil {
+			mine, err = e.claim(work, unit)
+		}
 		var again []job
 		if err != nil {
 			again = unit
 		} else {
-			var claimed []job
+			var claimed, done []job
 			for _, j := range unit {
 				if mine[jobKey(j)] {
 					claimed = append(claimed, j)
@@ -83,10 +99,11 @@ func (e *Engine) leased(work, stop context.Context, run int64, unit []job, repor
 						again, err = append(again, j), r.fatal
 						return
 					}
+					done = append(done, j)
 					report(j, r, took)
 				})
 			}
-			e.release(work, claimed)
+			release(done)
 		}
 		if len(again) == 0 {
 			e.scale.outage.ok()
@@ -108,6 +125,7 @@ func (e *Engine) leased(work, stop context.Context, run int64, unit []job, repor
 		for _, j := range again {
 			report(j, result{fatal: err}, 0)
 		}
+		release(again)
 		return
 	}
 }
@@ -134,6 +152,42 @@ func (e *Engine) claim(ctx context.Context, unit []job) (map[string]bool, error)
 		}
 	}
 	return mine, nil
+}
+
+// releaser gives leases up in the background, many units in one
+// statement when they queue: a worker goes on to its next unit rather
+// than wait for the database (on SQLite, behind another worker's load).
+// wait returns once every lease handed to release is given up.
+func (e *Engine) releaser(ctx context.Context) (release func([]job), wait func()) {
+	if e.claimer() == nil {
+		return func([]job) {}, func() {}
+	}
+	queue := make(chan []job, 1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for unit := range queue {
+		drain:
+			for {
+				select {
+				case more, ok := <-queue:
+					if !ok {
+						break drain
+					}
+					unit = append(unit, more...)
+				default:
+					break drain
+				}
+			}
+			e.release(ctx, unit)
+		}
+	}()
+	release = func(unit []job) {
+		if len(unit) > 0 {
+			queue <- unit
+		}
+	}
+	return release, func() { close(queue); <-done }
 }
 
 // release gives the leases up, even while the run is being cancelled. A

@@ -164,7 +164,7 @@ func (e *Engine) process(ctx context.Context, s *Summary, jobs []job, done func(
 	defer stopHard()
 	defer e.renew(work)()
 
-	units := make(chan []job)
+	units := make(chan lease)
 	var mu sync.Mutex
 	report := func(j job, r result, took time.Duration) {
 		if r.fatal == nil && r.status != "" {
@@ -181,13 +181,14 @@ func (e *Engine) process(ctx context.Context, s *Summary, jobs []job, done func(
 			cancel(r.fatal)
 		}
 	}
+	release, released := e.releaser(work)
 	var wg sync.WaitGroup
 	for i := 0; i < e.workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for unit := range units {
-				e.leased(work, ctx, s.ID, unit, report)
+			for l := range units {
+				e.leased(work, ctx, s.ID, l, report, release)
 			}
 		}()
 	}
@@ -196,16 +197,20 @@ feed:
 		if ctx.Err() != nil || work.Err() != nil {
 			break // a stop wins over an idle worker
 		}
+		mine, err := e.claim(work, unit)
 		select {
-		case units <- unit:
+		case units <- lease{unit, mine, err}:
 		case <-ctx.Done():
+			release(unit)
 			break feed
 		case <-work.Done():
+			release(unit)
 			break feed
 		}
 	}
 	close(units)
 	wg.Wait()
+	released()
 	if err := context.Cause(work); err != nil {
 		return err
 	}

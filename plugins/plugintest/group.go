@@ -25,33 +25,37 @@ func Group(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
 			rec(0, `["k2"]`, `{"v":"b0"}`, nil),
 			rec(1, `["k3"]`, `{"v":"b1"}`, at("2020-01-01T02:00:00+02:00")),
 		}, Rejects: []plugins.Reject{{Index: 2, Pointer: "/2", Errors: []plugins.FieldError{{Pointer: "/x", Message: "bad"}}, Payload: []byte(`{"x":1}`)}}}}
-		out, err := g.LoadFiles(f.ctx, []plugins.FileData{a, b})
+		c := plugins.FileData{Info: f.file("c.json", ""), Batch: plugins.Batch{Records: []plugins.Record{
+			rec(0, `["k4"]`, `{"v":"c0"}`, nil),
+		}, Rejects: []plugins.Reject{{Index: 1, Pointer: "/1", Errors: []plugins.FieldError{{Pointer: "/x", Message: "bad"}}, Payload: []byte(`{"x":2}`)}}}}
+		out, err := g.LoadFiles(f.ctx, []plugins.FileData{a, b, c})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []plugins.Counts{{Inserted: 2, Duplicate: 1}, {Inserted: 1, Duplicate: 1, Rejected: 1}}
+		want := []plugins.Counts{{Inserted: 2, Duplicate: 1}, {Inserted: 1, Duplicate: 1, Rejected: 1}, {Inserted: 1, Rejected: 1}}
 		for i, o := range out {
 			if o.Err != nil || o.Counts != want[i] {
 				t.Errorf("file %d: %+v, want %+v", i, o, want[i])
 			}
 		}
+		// The ledger's counts, of files with duplicates and without.
+		f.checkProcessed(t, a.Info, 3, want[0])
+		f.checkProcessed(t, b.Info, 3, want[1])
+		f.checkProcessed(t, c.Info, 2, want[2])
 		recs := f.records(t, testFileType)
-		if len(recs) != 3 {
-			t.Fatalf("%d records stored, want 3", len(recs))
+		if len(recs) != 4 {
+			t.Fatalf("%d records stored, want 4", len(recs))
 		}
 		var payload string
 		f.db.QueryRowContext(f.ctx, f.q("SELECT payload FROM records WHERE record_key = ?"), `["k2"]`).Scan(&payload)
 		if !jsonEqual(payload, `{"v":"a1"}`) {
 			t.Errorf("k2 kept %s; the earlier file's copy must win", payload)
 		}
-		if n := f.count(t, "SELECT count(*) FROM files WHERE status = 'processed' AND records_total = 3"); n != 2 {
-			t.Errorf("%d ledger rows with their totals, want 2", n)
-		}
-		if n := f.count(t, "SELECT count(*) FROM rejects"); n != 1 {
-			t.Errorf("%d rejects stored, want 1", n)
+		if n := f.count(t, "SELECT count(*) FROM rejects"); n != 2 {
+			t.Errorf("%d rejects stored, want 2", n)
 		}
 		// The same files again: loaded, nothing changes.
-		out, err = g.LoadFiles(f.ctx, []plugins.FileData{a, b})
+		out, err = g.LoadFiles(f.ctx, []plugins.FileData{a, b, c})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +64,8 @@ func Group(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
 				t.Errorf("file %d again: %+v, want ErrLoaded", i, o)
 			}
 		}
-		if n := f.count(t, "SELECT count(*) FROM files"); n != 2 {
-			t.Errorf("%d ledger rows after a second load, want 2", n)
+		if n := f.count(t, "SELECT count(*) FROM files"); n != 3 {
+			t.Errorf("%d ledger rows after a second load, want 3", n)
 		}
 	})
 	t.Run("takes over a failed file", func(t *testing.T) {
@@ -75,9 +79,7 @@ func Group(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
 		if err != nil || out[0].Err != nil || out[0].Counts.Inserted != 1 {
 			t.Fatalf("%+v %v", out, err)
 		}
-		if n := f.count(t, "SELECT count(*) FROM files WHERE status = 'processed' AND (error = '' OR error IS NULL)"); n != 1 {
-			t.Fatalf("the failed row was not taken over")
-		}
+		f.checkProcessed(t, info, 1, plugins.Counts{Inserted: 1})
 	})
 	t.Run("a bad file fails the group", func(t *testing.T) {
 		f := newFixture(t, open)
@@ -123,6 +125,9 @@ func Group(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
 		}
 		if ins != 299*5+10 || dup != 3000-ins {
 			t.Fatalf("inserted %d, duplicate %d", ins, dup)
+		}
+		for i, o := range out {
+			f.checkProcessed(t, files[i].Info, 10, o.Counts)
 		}
 	})
 }

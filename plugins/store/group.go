@@ -133,7 +133,9 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 		c := plugins.Counts{Inserted: inserted[ids[i]], Rejected: int64(len(f.Batch.Rejects))}
 		c.Duplicate = n - c.Inserted
 		out[i].Counts = c
-		counts = append(counts, [5]int64{n + c.Rejected, c.Inserted, c.Duplicate, c.Rejected, int64(ids[i])})
+		if c.Duplicate > 0 { // claimRows wrote the counts of a file without duplicates
+			counts = append(counts, [5]int64{n + c.Rejected, c.Inserted, c.Duplicate, c.Rejected, int64(ids[i])})
+		}
 	}
 	if err := s.setCounts(ctx, tx, counts); err != nil {
 		return nil, err
@@ -147,7 +149,9 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 }
 
 // claimRows takes each file's ledger row as store.Begin does, returning 0
-// for a file already loaded, in one statement for the whole group.
+// for a file already loaded, in one statement for the whole group. It
+// writes the counts of a file whose records all go in, the common case, so
+// that only files with duplicates need setCounts.
 func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]int, error) {
 	now := time.Now()
 	var q strings.Builder
@@ -159,16 +163,20 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString(s.params(len(args), "(%, %, %, %, %, %, %, 'processed', %, 0, 0, 0, 0, '', %)"))
+		q.WriteString(s.params(len(args), "(%, %, %, %, %, %, %, 'processed', %, %, %, 0, %, '', %)"))
 		var ft any
 		if f.Info.Time != nil {
 			ft = *f.Info.Time
 		}
-		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now, f.Info.Path)
+		n, rej := len(f.Batch.Records), len(f.Batch.Rejects)
+		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now,
+			n+rej, n, rej, f.Info.Path)
 		at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
 	}
 	q.WriteString(` ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
-	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location
+	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location,
+	records_total = excluded.records_total, records_inserted = excluded.records_inserted,
+	records_duplicate = 0, records_rejected = excluded.records_rejected
 	WHERE files.status = 'failed'
 	RETURNING id, input, path, sha256`)
 	rows, err := tx.QueryContext(ctx, q.String(), args...)
