@@ -3,9 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/carpipe/carpipe/ent"
 	entschema "github.com/carpipe/carpipe/ent/schema"
@@ -44,7 +48,18 @@ func (s *Store) LoadFiles(ctx context.Context, files []plugins.FileData) ([]plug
 		s.write.Lock()
 		defer s.write.Unlock()
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
+	conn, err := s.DB.Conn(ctx)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	defer conn.Close()
+	if s.Dialect == dialect.SQLite {
+		if err := s.uncheckedFKs(ctx, conn, files); err != nil {
+			return nil, s.wrap(err)
+		}
+		defer s.checkFKs(ctx, conn)
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, s.wrap(err)
 	}
@@ -57,6 +72,38 @@ func (s *Store) LoadFiles(ctx context.Context, files []plugins.FileData) ([]plug
 		return nil, s.wrap(err)
 	}
 	return out, nil
+}
+
+// uncheckedFKs turns SQLite's foreign-key checks off for a group's
+// transaction. SQLite checks them row by row and, because a failed check
+// aborts a multi-row statement halfway, journals every page such a
+// statement changes: a fifth of a group's load. The group's records and
+// rejects point at ledger rows its own statement just returned, and the
+// one reference from outside, the run, is checked here instead.
+func (s *Store) uncheckedFKs(ctx context.Context, conn *sql.Conn, files []plugins.FileData) error {
+	runs := map[int64]bool{}
+	for _, f := range files {
+		runs[f.Info.Run] = true
+	}
+	for run := range runs {
+		var n int
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM runs WHERE id = ?", run).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("FOREIGN KEY constraint failed: run %d is not in runs", run)
+		}
+	}
+	_, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF")
+	return err
+}
+
+// checkFKs turns the checks back on before the connection returns to the
+// pool; a connection that cannot is dropped rather than reused.
+func (s *Store) checkFKs(ctx context.Context, conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); err != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }
 
 func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]plugins.Outcome, error) {

@@ -195,3 +195,45 @@ func TestFatal(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupKeepsForeignKeys: a group turns SQLite's foreign-key checks off
+// for its own transaction only; the connection it used enforces them again
+// afterwards, whether the group committed or was refused.
+func TestGroupKeepsForeignKeys(t *testing.T) {
+	s, _ := open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.DB.SetMaxOpenConns(1) // the next statements run on the group's connection
+	run, err := s.StartRun(ctx, "fk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(path string, run int64) plugins.FileData {
+		return plugins.FileData{Info: plugins.FileInfo{Run: run, Input: "in", Path: path, FileType: "t", SHA256: path},
+			Batch: plugins.Batch{Records: []plugins.Record{{Key: path, Payload: []byte(`{}`)}}}}
+	}
+	orphan := func() {
+		t.Helper()
+		_, err := s.DB.ExecContext(ctx, `INSERT INTO records (file_type, record_key, payload, file_id, created_at)
+			VALUES ('t', 'orphan', '{}', 424242, '2020-01-01 00:00:00')`)
+		if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+			t.Fatalf("a record without its file was stored (%v): foreign keys are off", err)
+		}
+	}
+	if _, err := s.LoadFiles(ctx, []plugins.FileData{file("a", run), file("b", run)}); err != nil {
+		t.Fatal(err)
+	}
+	orphan()
+	// A run that does not exist is refused as the foreign key would.
+	if _, err := s.LoadFiles(ctx, []plugins.FileData{file("c", run), file("d", run+1000)}); err == nil ||
+		!strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Fatalf("a group naming a missing run: %v", err)
+	}
+	orphan()
+	var n int
+	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM files").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d ledger rows (%v), want the first group's 2", n, err)
+	}
+}
