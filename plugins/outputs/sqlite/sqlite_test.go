@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/plugins/plugintest"
@@ -235,5 +237,29 @@ func TestGroupKeepsForeignKeys(t *testing.T) {
 	var n int
 	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM files").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d ledger rows (%v), want the first group's 2", n, err)
+	}
+}
+
+// TestAppendTime: the fast path writes what the driver itself would.
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	times := []time.Time{
+		time.Date(2020, 9, 13, 12, 26, 40, 0, time.UTC),
+		time.Date(2020, 9, 13, 12, 26, 40, 100000, time.UTC),
+		time.Date(2020, 9, 13, 12, 26, 40, 123456000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2020, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(2020, 1, 1, 2, 0, 0, 0, time.FixedZone("", 2*3600)),
+	}
+	for range 10000 {
+		times = append(times, time.UnixMicro(r.Int64N(400_000_000_000_000)-100_000_000_000_000).UTC())
+	}
+	for _, ts := range times {
+		if got, want := string(appendTime(nil, ts)), ts.Format(timeLayout); got != want {
+			t.Fatalf("%v: %q, want %q", ts, got, want)
+		}
 	}
 }
