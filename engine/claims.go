@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -167,6 +168,7 @@ func (e *Engine) releaser(ctx context.Context) (release func([]job), wait func()
 	go func() {
 		defer close(done)
 		for unit := range queue {
+			batch := slices.Clone(unit)
 		drain:
 			for {
 				select {
@@ -174,12 +176,12 @@ func (e *Engine) releaser(ctx context.Context) (release func([]job), wait func()
 					if !ok {
 						break drain
 					}
-					unit = append(unit, more...)
+					batch = append(batch, more...)
 				default:
 					break drain
 				}
 			}
-			e.release(ctx, unit)
+			e.release(ctx, batch)
 		}
 	}()
 	release = func(unit []job) {
