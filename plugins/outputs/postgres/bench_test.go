@@ -17,15 +17,7 @@ func BenchmarkLoad(b *testing.B) {
 	for _, n := range []int{10, 5000} {
 		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			p := &Postgres{DSN: plugintest.PostgresDSN(b), ConnectTimeout: 10 * time.Second}
-			if err := p.Init(ctx, plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			if err := p.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
-			run, _ := p.StartRun(ctx, "bench")
+			p, run := benchOutput(b)
 			ts := time.Unix(1600000000, 0).UTC()
 			b.ResetTimer()
 			for i := range b.N {
@@ -58,15 +50,7 @@ func BenchmarkLoad(b *testing.B) {
 func BenchmarkMerge(b *testing.B) {
 	const n = 5000
 	ctx := context.Background()
-	p := &Postgres{DSN: plugintest.PostgresDSN(b), ConnectTimeout: 10 * time.Second}
-	if err := p.Init(ctx, plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	run, _ := p.StartRun(ctx, "bench")
+	p, run := benchOutput(b)
 	ts := time.Unix(1600000000, 0).UTC()
 	recs := make([]plugins.Record, n)
 	for k := range recs {
@@ -95,4 +79,22 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// benchOutput is a migrated output on a fresh database, with a run.
+func benchOutput(b *testing.B) (*Postgres, int64) {
+	ctx := context.Background()
+	p := &Postgres{DSN: plugintest.PostgresDSN(b), ConnectTimeout: 10 * time.Second}
+	if err := p.Init(ctx, plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	if err := p.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	run, err := p.StartRun(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, run
 }
