@@ -145,7 +145,7 @@ func (e *Engine) readSmall(ctx context.Context, j job, info *plugins.FileInfo) (
 	info.Size, info.SHA256 = int64(len(content)), hex.EncodeToString(sum[:])
 	var all plugins.Batch
 	inv := &invalid{}
-	err = j.typ.Decode(ctx, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil },
+	err = j.typ.Decode(ctx, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }, plugins.Limits{},
 		func(b plugins.Batch) error {
 			if j.typ.RejectFile() {
 				inv.add(b.Rejects)

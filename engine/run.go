@@ -417,7 +417,7 @@ func (e *Engine) load(ctx context.Context, j job, info plugins.FileInfo, open pl
 		first = false
 		return hashingReader{rc, h}, nil
 	}
-	err := j.typ.Decode(ctx, hashed, func(b plugins.Batch) error {
+	err := j.typ.Decode(ctx, hashed, plugins.Limits{}, func(b plugins.Batch) error {
 		if j.typ.RejectFile() {
 			inv.add(b.Rejects)
 			if inv.n > 0 {

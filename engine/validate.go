@@ -104,7 +104,7 @@ func validate(ctx context.Context, router plugins.Router, src Source) Report {
 	r.FileType = typ.Name()
 	seen := map[uint64]int{}
 	seed := maphash.MakeSeed()
-	err = typ.Decode(ctx, src.Open, func(b plugins.Batch) error {
+	err = typ.Decode(ctx, src.Open, plugins.Limits{}, func(b plugins.Batch) error {
 		r.Records += len(b.Records) + len(b.Rejects)
 		for _, rec := range b.Records {
 			h := maphash.String(seed, rec.Key)

@@ -17,7 +17,16 @@ type FileType interface {
 	// RejectFile reports whether one invalid record fails the whole file
 	// (on_invalid_record: reject_file).
 	RejectFile() bool
-	Decode(ctx context.Context, open Opener, fn func(Batch) error) error
+	Decode(ctx context.Context, open Opener, lim Limits, fn func(Batch) error) error
+}
+
+// DefaultMaxRecord is the largest record a file may hold unless an input's
+// max_record_size says otherwise: one record is held whole in memory.
+const DefaultMaxRecord = 64 << 20
+
+// Limits bound what decoding one file may hold in memory.
+type Limits struct {
+	MaxRecord int64 // bytes of one record's text; 0 means DefaultMaxRecord
 }
 
 // Router picks a file's type from its base name. It returns a nil type for a

@@ -55,7 +55,7 @@ func benchDecodeFile(b *testing.B, workers int, name string, data []byte) {
 		n := 0
 		err := ty.Decode(context.Background(), func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(data)), nil
-		}, func(bt plugins.Batch) error { n += len(bt.Records); return nil })
+		}, plugins.Limits{}, func(bt plugins.Batch) error { n += len(bt.Records); return nil })
 		if err != nil || n != 5000 {
 			b.Fatal(err, n)
 		}

@@ -30,7 +30,7 @@ func (e *SyntaxError) Error() string {
 // Decode streams the file's records to fn in batches, validating them on
 // t.workers goroutines while keeping their order. Memory stays bounded by a
 // few batches whatever the file's size.
-func (t *Type) Decode(ctx context.Context, open plugins.Opener, fn func(plugins.Batch) error) error {
+func (t *Type) Decode(ctx context.Context, open plugins.Opener, lim plugins.Limits, fn func(plugins.Batch) error) error {
 	rc, err := open()
 	if err != nil {
 		return err

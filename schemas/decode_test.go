@@ -45,7 +45,7 @@ func cutAll(ty *Type, data []byte, wrap func(io.Reader) io.Reader) cutResult {
 	var res cutResult
 	res.err = ty.Decode(context.Background(), func() (io.ReadCloser, error) {
 		return io.NopCloser(wrap(bytes.NewReader(data))), nil
-	}, func(b plugins.Batch) error {
+	}, plugins.Limits{}, func(b plugins.Batch) error {
 		for _, rj := range b.Rejects {
 			res.raws = append(res.raws, rj.Payload)
 			res.offs = append(res.offs, rj.Offset)

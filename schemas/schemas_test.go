@@ -33,7 +33,7 @@ func decodeAll(t *testing.T, ty *Type, data string) ([]plugins.Record, []plugins
 	var rejs []plugins.Reject
 	err := ty.Decode(context.Background(), func() (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(data)), nil
-	}, func(b plugins.Batch) error {
+	}, plugins.Limits{}, func(b plugins.Batch) error {
 		recs = append(recs, b.Records...)
 		rejs = append(rejs, b.Rejects...)
 		return nil
@@ -174,7 +174,7 @@ func TestFnErrorStops(t *testing.T) {
 	calls := 0
 	err := ty.Decode(context.Background(), func() (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(data)), nil
-	}, func(plugins.Batch) error { calls++; return boom })
+	}, plugins.Limits{}, func(plugins.Batch) error { calls++; return boom })
 	if !errors.Is(err, boom) || calls != 1 {
 		t.Fatalf("err %v after %d calls", err, calls)
 	}
