@@ -21,6 +21,8 @@ type Claim struct {
 	Input string `json:"input,omitempty"`
 	// Path holds the value of the "path" field.
 	Path string `json:"path,omitempty"`
+	// PathKey holds the value of the "path_key" field.
+	PathKey string `json:"path_key,omitempty"`
 	// Holder holds the value of the "holder" field.
 	Holder string `json:"holder,omitempty"`
 	// ExpiresAt holds the value of the "expires_at" field.
@@ -35,7 +37,7 @@ func (*Claim) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case claim.FieldID:
 			values[i] = new(sql.NullInt64)
-		case claim.FieldInput, claim.FieldPath, claim.FieldHolder:
+		case claim.FieldInput, claim.FieldPath, claim.FieldPathKey, claim.FieldHolder:
 			values[i] = new(sql.NullString)
 		case claim.FieldExpiresAt:
 			values[i] = new(sql.NullTime)
@@ -71,6 +73,12 @@ func (_m *Claim) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field path", values[i])
 			} else if value.Valid {
 				_m.Path = value.String
+			}
+		case claim.FieldPathKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field path_key", values[i])
+			} else if value.Valid {
+				_m.PathKey = value.String
 			}
 		case claim.FieldHolder:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -125,6 +133,9 @@ func (_m *Claim) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("path=")
 	builder.WriteString(_m.Path)
+	builder.WriteString(", ")
+	builder.WriteString("path_key=")
+	builder.WriteString(_m.PathKey)
 	builder.WriteString(", ")
 	builder.WriteString("holder=")
 	builder.WriteString(_m.Holder)

@@ -34,6 +34,12 @@ func (_c *ClaimCreate) SetPath(v string) *ClaimCreate {
 	return _c
 }
 
+// SetPathKey sets the "path_key" field.
+func (_c *ClaimCreate) SetPathKey(v string) *ClaimCreate {
+	_c.mutation.SetPathKey(v)
+	return _c
+}
+
 // SetHolder sets the "holder" field.
 func (_c *ClaimCreate) SetHolder(v string) *ClaimCreate {
 	_c.mutation.SetHolder(v)
@@ -86,6 +92,9 @@ func (_c *ClaimCreate) check() error {
 	if _, ok := _c.mutation.Path(); !ok {
 		return &ValidationError{Name: "path", err: errors.New(`ent: missing required field "Claim.path"`)}
 	}
+	if _, ok := _c.mutation.PathKey(); !ok {
+		return &ValidationError{Name: "path_key", err: errors.New(`ent: missing required field "Claim.path_key"`)}
+	}
 	if _, ok := _c.mutation.Holder(); !ok {
 		return &ValidationError{Name: "holder", err: errors.New(`ent: missing required field "Claim.holder"`)}
 	}
@@ -126,6 +135,10 @@ func (_c *ClaimCreate) createSpec() (*Claim, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Path(); ok {
 		_spec.SetField(claim.FieldPath, field.TypeString, value)
 		_node.Path = value
+	}
+	if value, ok := _c.mutation.PathKey(); ok {
+		_spec.SetField(claim.FieldPathKey, field.TypeString, value)
+		_node.PathKey = value
 	}
 	if value, ok := _c.mutation.Holder(); ok {
 		_spec.SetField(claim.FieldHolder, field.TypeString, value)
@@ -208,6 +221,18 @@ func (u *ClaimUpsert) SetPath(v string) *ClaimUpsert {
 // UpdatePath sets the "path" field to the value that was provided on create.
 func (u *ClaimUpsert) UpdatePath() *ClaimUpsert {
 	u.SetExcluded(claim.FieldPath)
+	return u
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *ClaimUpsert) SetPathKey(v string) *ClaimUpsert {
+	u.Set(claim.FieldPathKey, v)
+	return u
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *ClaimUpsert) UpdatePathKey() *ClaimUpsert {
+	u.SetExcluded(claim.FieldPathKey)
 	return u
 }
 
@@ -300,6 +325,20 @@ func (u *ClaimUpsertOne) SetPath(v string) *ClaimUpsertOne {
 func (u *ClaimUpsertOne) UpdatePath() *ClaimUpsertOne {
 	return u.Update(func(s *ClaimUpsert) {
 		s.UpdatePath()
+	})
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *ClaimUpsertOne) SetPathKey(v string) *ClaimUpsertOne {
+	return u.Update(func(s *ClaimUpsert) {
+		s.SetPathKey(v)
+	})
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *ClaimUpsertOne) UpdatePathKey() *ClaimUpsertOne {
+	return u.Update(func(s *ClaimUpsert) {
+		s.UpdatePathKey()
 	})
 }
 
@@ -559,6 +598,20 @@ func (u *ClaimUpsertBulk) SetPath(v string) *ClaimUpsertBulk {
 func (u *ClaimUpsertBulk) UpdatePath() *ClaimUpsertBulk {
 	return u.Update(func(s *ClaimUpsert) {
 		s.UpdatePath()
+	})
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *ClaimUpsertBulk) SetPathKey(v string) *ClaimUpsertBulk {
+	return u.Update(func(s *ClaimUpsert) {
+		s.SetPathKey(v)
+	})
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *ClaimUpsertBulk) UpdatePathKey() *ClaimUpsertBulk {
+	return u.Update(func(s *ClaimUpsert) {
+		s.UpdatePathKey()
 	})
 }
 

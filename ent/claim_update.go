@@ -56,6 +56,20 @@ func (_u *ClaimUpdate) SetNillablePath(v *string) *ClaimUpdate {
 	return _u
 }
 
+// SetPathKey sets the "path_key" field.
+func (_u *ClaimUpdate) SetPathKey(v string) *ClaimUpdate {
+	_u.mutation.SetPathKey(v)
+	return _u
+}
+
+// SetNillablePathKey sets the "path_key" field if the given value is not nil.
+func (_u *ClaimUpdate) SetNillablePathKey(v *string) *ClaimUpdate {
+	if v != nil {
+		_u.SetPathKey(*v)
+	}
+	return _u
+}
+
 // SetHolder sets the "holder" field.
 func (_u *ClaimUpdate) SetHolder(v string) *ClaimUpdate {
 	_u.mutation.SetHolder(v)
@@ -131,6 +145,9 @@ func (_u *ClaimUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Path(); ok {
 		_spec.SetField(claim.FieldPath, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.PathKey(); ok {
+		_spec.SetField(claim.FieldPathKey, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Holder(); ok {
 		_spec.SetField(claim.FieldHolder, field.TypeString, value)
 	}
@@ -181,6 +198,20 @@ func (_u *ClaimUpdateOne) SetPath(v string) *ClaimUpdateOne {
 func (_u *ClaimUpdateOne) SetNillablePath(v *string) *ClaimUpdateOne {
 	if v != nil {
 		_u.SetPath(*v)
+	}
+	return _u
+}
+
+// SetPathKey sets the "path_key" field.
+func (_u *ClaimUpdateOne) SetPathKey(v string) *ClaimUpdateOne {
+	_u.mutation.SetPathKey(v)
+	return _u
+}
+
+// SetNillablePathKey sets the "path_key" field if the given value is not nil.
+func (_u *ClaimUpdateOne) SetNillablePathKey(v *string) *ClaimUpdateOne {
+	if v != nil {
+		_u.SetPathKey(*v)
 	}
 	return _u
 }
@@ -289,6 +320,9 @@ func (_u *ClaimUpdateOne) sqlSave(ctx context.Context) (_node *Claim, err error)
 	}
 	if value, ok := _u.mutation.Path(); ok {
 		_spec.SetField(claim.FieldPath, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PathKey(); ok {
+		_spec.SetField(claim.FieldPathKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Holder(); ok {
 		_spec.SetField(claim.FieldHolder, field.TypeString, value)

@@ -24,6 +24,8 @@ type File struct {
 	Input string `json:"input,omitempty"`
 	// Path holds the value of the "path" field.
 	Path string `json:"path,omitempty"`
+	// PathKey holds the value of the "path_key" field.
+	PathKey string `json:"path_key,omitempty"`
 	// FileType holds the value of the "file_type" field.
 	FileType string `json:"file_type,omitempty"`
 	// Size holds the value of the "size" field.
@@ -103,7 +105,7 @@ func (*File) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case file.FieldID, file.FieldRunID, file.FieldSize, file.FieldRecordsTotal, file.FieldRecordsInserted, file.FieldRecordsDuplicate, file.FieldRecordsRejected:
 			values[i] = new(sql.NullInt64)
-		case file.FieldInput, file.FieldPath, file.FieldFileType, file.FieldSha256, file.FieldStatus, file.FieldError, file.FieldLocation:
+		case file.FieldInput, file.FieldPath, file.FieldPathKey, file.FieldFileType, file.FieldSha256, file.FieldStatus, file.FieldError, file.FieldLocation:
 			values[i] = new(sql.NullString)
 		case file.FieldFileTime, file.FieldProcessedAt:
 			values[i] = new(sql.NullTime)
@@ -145,6 +147,12 @@ func (_m *File) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field path", values[i])
 			} else if value.Valid {
 				_m.Path = value.String
+			}
+		case file.FieldPathKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field path_key", values[i])
+			} else if value.Valid {
+				_m.PathKey = value.String
 			}
 		case file.FieldFileType:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -278,6 +286,9 @@ func (_m *File) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("path=")
 	builder.WriteString(_m.Path)
+	builder.WriteString(", ")
+	builder.WriteString("path_key=")
+	builder.WriteString(_m.PathKey)
 	builder.WriteString(", ")
 	builder.WriteString("file_type=")
 	builder.WriteString(_m.FileType)

@@ -43,6 +43,12 @@ func (_c *FileCreate) SetPath(v string) *FileCreate {
 	return _c
 }
 
+// SetPathKey sets the "path_key" field.
+func (_c *FileCreate) SetPathKey(v string) *FileCreate {
+	_c.mutation.SetPathKey(v)
+	return _c
+}
+
 // SetFileType sets the "file_type" field.
 func (_c *FileCreate) SetFileType(v string) *FileCreate {
 	_c.mutation.SetFileType(v)
@@ -290,6 +296,9 @@ func (_c *FileCreate) check() error {
 	if _, ok := _c.mutation.Path(); !ok {
 		return &ValidationError{Name: "path", err: errors.New(`ent: missing required field "File.path"`)}
 	}
+	if _, ok := _c.mutation.PathKey(); !ok {
+		return &ValidationError{Name: "path_key", err: errors.New(`ent: missing required field "File.path_key"`)}
+	}
 	if _, ok := _c.mutation.FileType(); !ok {
 		return &ValidationError{Name: "file_type", err: errors.New(`ent: missing required field "File.file_type"`)}
 	}
@@ -359,6 +368,10 @@ func (_c *FileCreate) createSpec() (*File, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Path(); ok {
 		_spec.SetField(file.FieldPath, field.TypeString, value)
 		_node.Path = value
+	}
+	if value, ok := _c.mutation.PathKey(); ok {
+		_spec.SetField(file.FieldPathKey, field.TypeString, value)
+		_node.PathKey = value
 	}
 	if value, ok := _c.mutation.FileType(); ok {
 		_spec.SetField(file.FieldFileType, field.TypeString, value)
@@ -542,6 +555,18 @@ func (u *FileUpsert) SetPath(v string) *FileUpsert {
 // UpdatePath sets the "path" field to the value that was provided on create.
 func (u *FileUpsert) UpdatePath() *FileUpsert {
 	u.SetExcluded(file.FieldPath)
+	return u
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *FileUpsert) SetPathKey(v string) *FileUpsert {
+	u.Set(file.FieldPathKey, v)
+	return u
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *FileUpsert) UpdatePathKey() *FileUpsert {
+	u.SetExcluded(file.FieldPathKey)
 	return u
 }
 
@@ -816,6 +841,20 @@ func (u *FileUpsertOne) SetPath(v string) *FileUpsertOne {
 func (u *FileUpsertOne) UpdatePath() *FileUpsertOne {
 	return u.Update(func(s *FileUpsert) {
 		s.UpdatePath()
+	})
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *FileUpsertOne) SetPathKey(v string) *FileUpsertOne {
+	return u.Update(func(s *FileUpsert) {
+		s.SetPathKey(v)
+	})
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *FileUpsertOne) UpdatePathKey() *FileUpsertOne {
+	return u.Update(func(s *FileUpsert) {
+		s.UpdatePathKey()
 	})
 }
 
@@ -1286,6 +1325,20 @@ func (u *FileUpsertBulk) SetPath(v string) *FileUpsertBulk {
 func (u *FileUpsertBulk) UpdatePath() *FileUpsertBulk {
 	return u.Update(func(s *FileUpsert) {
 		s.UpdatePath()
+	})
+}
+
+// SetPathKey sets the "path_key" field.
+func (u *FileUpsertBulk) SetPathKey(v string) *FileUpsertBulk {
+	return u.Update(func(s *FileUpsert) {
+		s.SetPathKey(v)
+	})
+}
+
+// UpdatePathKey sets the "path_key" field to the value that was provided on create.
+func (u *FileUpsertBulk) UpdatePathKey() *FileUpsertBulk {
+	return u.Update(func(s *FileUpsert) {
+		s.UpdatePathKey()
 	})
 }
 

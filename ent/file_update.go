@@ -73,6 +73,20 @@ func (_u *FileUpdate) SetNillablePath(v *string) *FileUpdate {
 	return _u
 }
 
+// SetPathKey sets the "path_key" field.
+func (_u *FileUpdate) SetPathKey(v string) *FileUpdate {
+	_u.mutation.SetPathKey(v)
+	return _u
+}
+
+// SetNillablePathKey sets the "path_key" field if the given value is not nil.
+func (_u *FileUpdate) SetNillablePathKey(v *string) *FileUpdate {
+	if v != nil {
+		_u.SetPathKey(*v)
+	}
+	return _u
+}
+
 // SetFileType sets the "file_type" field.
 func (_u *FileUpdate) SetFileType(v string) *FileUpdate {
 	_u.mutation.SetFileType(v)
@@ -440,6 +454,9 @@ func (_u *FileUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Path(); ok {
 		_spec.SetField(file.FieldPath, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.PathKey(); ok {
+		_spec.SetField(file.FieldPathKey, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.FileType(); ok {
 		_spec.SetField(file.FieldFileType, field.TypeString, value)
 	}
@@ -677,6 +694,20 @@ func (_u *FileUpdateOne) SetPath(v string) *FileUpdateOne {
 func (_u *FileUpdateOne) SetNillablePath(v *string) *FileUpdateOne {
 	if v != nil {
 		_u.SetPath(*v)
+	}
+	return _u
+}
+
+// SetPathKey sets the "path_key" field.
+func (_u *FileUpdateOne) SetPathKey(v string) *FileUpdateOne {
+	_u.mutation.SetPathKey(v)
+	return _u
+}
+
+// SetNillablePathKey sets the "path_key" field if the given value is not nil.
+func (_u *FileUpdateOne) SetNillablePathKey(v *string) *FileUpdateOne {
+	if v != nil {
+		_u.SetPathKey(*v)
 	}
 	return _u
 }
@@ -1077,6 +1108,9 @@ func (_u *FileUpdateOne) sqlSave(ctx context.Context) (_node *File, err error) {
 	}
 	if value, ok := _u.mutation.Path(); ok {
 		_spec.SetField(file.FieldPath, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.PathKey(); ok {
+		_spec.SetField(file.FieldPathKey, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.FileType(); ok {
 		_spec.SetField(file.FieldFileType, field.TypeString, value)

@@ -44,6 +44,7 @@ type ClaimMutation struct {
 	id            *int
 	input         *string
 	_path         *string
+	path_key      *string
 	holder        *string
 	expires_at    *time.Time
 	clearedFields map[string]struct{}
@@ -222,6 +223,42 @@ func (m *ClaimMutation) ResetPath() {
 	m._path = nil
 }
 
+// SetPathKey sets the "path_key" field.
+func (m *ClaimMutation) SetPathKey(s string) {
+	m.path_key = &s
+}
+
+// PathKey returns the value of the "path_key" field in the mutation.
+func (m *ClaimMutation) PathKey() (r string, exists bool) {
+	v := m.path_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPathKey returns the old "path_key" field's value of the Claim entity.
+// If the Claim object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ClaimMutation) OldPathKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPathKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPathKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPathKey: %w", err)
+	}
+	return oldValue.PathKey, nil
+}
+
+// ResetPathKey resets all changes to the "path_key" field.
+func (m *ClaimMutation) ResetPathKey() {
+	m.path_key = nil
+}
+
 // SetHolder sets the "holder" field.
 func (m *ClaimMutation) SetHolder(s string) {
 	m.holder = &s
@@ -328,12 +365,15 @@ func (m *ClaimMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ClaimMutation) Fields() []string {
-	fields := make([]string, 0, 4)
+	fields := make([]string, 0, 5)
 	if m.input != nil {
 		fields = append(fields, claim.FieldInput)
 	}
 	if m._path != nil {
 		fields = append(fields, claim.FieldPath)
+	}
+	if m.path_key != nil {
+		fields = append(fields, claim.FieldPathKey)
 	}
 	if m.holder != nil {
 		fields = append(fields, claim.FieldHolder)
@@ -353,6 +393,8 @@ func (m *ClaimMutation) Field(name string) (ent.Value, bool) {
 		return m.Input()
 	case claim.FieldPath:
 		return m.Path()
+	case claim.FieldPathKey:
+		return m.PathKey()
 	case claim.FieldHolder:
 		return m.Holder()
 	case claim.FieldExpiresAt:
@@ -370,6 +412,8 @@ func (m *ClaimMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldInput(ctx)
 	case claim.FieldPath:
 		return m.OldPath(ctx)
+	case claim.FieldPathKey:
+		return m.OldPathKey(ctx)
 	case claim.FieldHolder:
 		return m.OldHolder(ctx)
 	case claim.FieldExpiresAt:
@@ -396,6 +440,13 @@ func (m *ClaimMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPath(v)
+		return nil
+	case claim.FieldPathKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPathKey(v)
 		return nil
 	case claim.FieldHolder:
 		v, ok := value.(string)
@@ -466,6 +517,9 @@ func (m *ClaimMutation) ResetField(name string) error {
 	case claim.FieldPath:
 		m.ResetPath()
 		return nil
+	case claim.FieldPathKey:
+		m.ResetPathKey()
+		return nil
 	case claim.FieldHolder:
 		m.ResetHolder()
 		return nil
@@ -532,6 +586,7 @@ type FileMutation struct {
 	id                   *int
 	input                *string
 	_path                *string
+	path_key             *string
 	file_type            *string
 	size                 *int64
 	addsize              *int64
@@ -767,6 +822,42 @@ func (m *FileMutation) OldPath(ctx context.Context) (v string, err error) {
 // ResetPath resets all changes to the "path" field.
 func (m *FileMutation) ResetPath() {
 	m._path = nil
+}
+
+// SetPathKey sets the "path_key" field.
+func (m *FileMutation) SetPathKey(s string) {
+	m.path_key = &s
+}
+
+// PathKey returns the value of the "path_key" field in the mutation.
+func (m *FileMutation) PathKey() (r string, exists bool) {
+	v := m.path_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPathKey returns the old "path_key" field's value of the File entity.
+// If the File object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FileMutation) OldPathKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPathKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPathKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPathKey: %w", err)
+	}
+	return oldValue.PathKey, nil
+}
+
+// ResetPathKey resets all changes to the "path_key" field.
+func (m *FileMutation) ResetPathKey() {
+	m.path_key = nil
 }
 
 // SetFileType sets the "file_type" field.
@@ -1509,7 +1600,7 @@ func (m *FileMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *FileMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 16)
 	if m.run != nil {
 		fields = append(fields, file.FieldRunID)
 	}
@@ -1518,6 +1609,9 @@ func (m *FileMutation) Fields() []string {
 	}
 	if m._path != nil {
 		fields = append(fields, file.FieldPath)
+	}
+	if m.path_key != nil {
+		fields = append(fields, file.FieldPathKey)
 	}
 	if m.file_type != nil {
 		fields = append(fields, file.FieldFileType)
@@ -1569,6 +1663,8 @@ func (m *FileMutation) Field(name string) (ent.Value, bool) {
 		return m.Input()
 	case file.FieldPath:
 		return m.Path()
+	case file.FieldPathKey:
+		return m.PathKey()
 	case file.FieldFileType:
 		return m.FileType()
 	case file.FieldSize:
@@ -1608,6 +1704,8 @@ func (m *FileMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldInput(ctx)
 	case file.FieldPath:
 		return m.OldPath(ctx)
+	case file.FieldPathKey:
+		return m.OldPathKey(ctx)
 	case file.FieldFileType:
 		return m.OldFileType(ctx)
 	case file.FieldSize:
@@ -1661,6 +1759,13 @@ func (m *FileMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPath(v)
+		return nil
+	case file.FieldPathKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPathKey(v)
 		return nil
 	case file.FieldFileType:
 		v, ok := value.(string)
@@ -1887,6 +1992,9 @@ func (m *FileMutation) ResetField(name string) error {
 		return nil
 	case file.FieldPath:
 		m.ResetPath()
+		return nil
+	case file.FieldPathKey:
+		m.ResetPathKey()
 		return nil
 	case file.FieldFileType:
 		m.ResetFileType()
@@ -3335,6 +3443,7 @@ type RunMutation struct {
 	started_at           *time.Time
 	finished_at          *time.Time
 	status               *string
+	holder               *string
 	files_processed      *int64
 	addfiles_processed   *int64
 	files_failed         *int64
@@ -3343,6 +3452,12 @@ type RunMutation struct {
 	addfiles_skipped     *int64
 	files_unmatched      *int64
 	addfiles_unmatched   *int64
+	files_ambiguous      *int64
+	addfiles_ambiguous   *int64
+	files_held           *int64
+	addfiles_held        *int64
+	files_left           *int64
+	addfiles_left        *int64
 	records_inserted     *int64
 	addrecords_inserted  *int64
 	records_duplicate    *int64
@@ -3613,6 +3728,55 @@ func (m *RunMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetHolder sets the "holder" field.
+func (m *RunMutation) SetHolder(s string) {
+	m.holder = &s
+}
+
+// Holder returns the value of the "holder" field in the mutation.
+func (m *RunMutation) Holder() (r string, exists bool) {
+	v := m.holder
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHolder returns the old "holder" field's value of the Run entity.
+// If the Run object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunMutation) OldHolder(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHolder is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHolder requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHolder: %w", err)
+	}
+	return oldValue.Holder, nil
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (m *RunMutation) ClearHolder() {
+	m.holder = nil
+	m.clearedFields[run.FieldHolder] = struct{}{}
+}
+
+// HolderCleared returns if the "holder" field was cleared in this mutation.
+func (m *RunMutation) HolderCleared() bool {
+	_, ok := m.clearedFields[run.FieldHolder]
+	return ok
+}
+
+// ResetHolder resets all changes to the "holder" field.
+func (m *RunMutation) ResetHolder() {
+	m.holder = nil
+	delete(m.clearedFields, run.FieldHolder)
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (m *RunMutation) SetFilesProcessed(i int64) {
 	m.files_processed = &i
@@ -3835,6 +3999,174 @@ func (m *RunMutation) AddedFilesUnmatched() (r int64, exists bool) {
 func (m *RunMutation) ResetFilesUnmatched() {
 	m.files_unmatched = nil
 	m.addfiles_unmatched = nil
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (m *RunMutation) SetFilesAmbiguous(i int64) {
+	m.files_ambiguous = &i
+	m.addfiles_ambiguous = nil
+}
+
+// FilesAmbiguous returns the value of the "files_ambiguous" field in the mutation.
+func (m *RunMutation) FilesAmbiguous() (r int64, exists bool) {
+	v := m.files_ambiguous
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilesAmbiguous returns the old "files_ambiguous" field's value of the Run entity.
+// If the Run object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunMutation) OldFilesAmbiguous(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilesAmbiguous is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilesAmbiguous requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilesAmbiguous: %w", err)
+	}
+	return oldValue.FilesAmbiguous, nil
+}
+
+// AddFilesAmbiguous adds i to the "files_ambiguous" field.
+func (m *RunMutation) AddFilesAmbiguous(i int64) {
+	if m.addfiles_ambiguous != nil {
+		*m.addfiles_ambiguous += i
+	} else {
+		m.addfiles_ambiguous = &i
+	}
+}
+
+// AddedFilesAmbiguous returns the value that was added to the "files_ambiguous" field in this mutation.
+func (m *RunMutation) AddedFilesAmbiguous() (r int64, exists bool) {
+	v := m.addfiles_ambiguous
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFilesAmbiguous resets all changes to the "files_ambiguous" field.
+func (m *RunMutation) ResetFilesAmbiguous() {
+	m.files_ambiguous = nil
+	m.addfiles_ambiguous = nil
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (m *RunMutation) SetFilesHeld(i int64) {
+	m.files_held = &i
+	m.addfiles_held = nil
+}
+
+// FilesHeld returns the value of the "files_held" field in the mutation.
+func (m *RunMutation) FilesHeld() (r int64, exists bool) {
+	v := m.files_held
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilesHeld returns the old "files_held" field's value of the Run entity.
+// If the Run object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunMutation) OldFilesHeld(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilesHeld is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilesHeld requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilesHeld: %w", err)
+	}
+	return oldValue.FilesHeld, nil
+}
+
+// AddFilesHeld adds i to the "files_held" field.
+func (m *RunMutation) AddFilesHeld(i int64) {
+	if m.addfiles_held != nil {
+		*m.addfiles_held += i
+	} else {
+		m.addfiles_held = &i
+	}
+}
+
+// AddedFilesHeld returns the value that was added to the "files_held" field in this mutation.
+func (m *RunMutation) AddedFilesHeld() (r int64, exists bool) {
+	v := m.addfiles_held
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFilesHeld resets all changes to the "files_held" field.
+func (m *RunMutation) ResetFilesHeld() {
+	m.files_held = nil
+	m.addfiles_held = nil
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (m *RunMutation) SetFilesLeft(i int64) {
+	m.files_left = &i
+	m.addfiles_left = nil
+}
+
+// FilesLeft returns the value of the "files_left" field in the mutation.
+func (m *RunMutation) FilesLeft() (r int64, exists bool) {
+	v := m.files_left
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilesLeft returns the old "files_left" field's value of the Run entity.
+// If the Run object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunMutation) OldFilesLeft(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilesLeft is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilesLeft requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilesLeft: %w", err)
+	}
+	return oldValue.FilesLeft, nil
+}
+
+// AddFilesLeft adds i to the "files_left" field.
+func (m *RunMutation) AddFilesLeft(i int64) {
+	if m.addfiles_left != nil {
+		*m.addfiles_left += i
+	} else {
+		m.addfiles_left = &i
+	}
+}
+
+// AddedFilesLeft returns the value that was added to the "files_left" field in this mutation.
+func (m *RunMutation) AddedFilesLeft() (r int64, exists bool) {
+	v := m.addfiles_left
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFilesLeft resets all changes to the "files_left" field.
+func (m *RunMutation) ResetFilesLeft() {
+	m.files_left = nil
+	m.addfiles_left = nil
 }
 
 // SetRecordsInserted sets the "records_inserted" field.
@@ -4093,7 +4425,7 @@ func (m *RunMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RunMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 15)
 	if m.pipeline != nil {
 		fields = append(fields, run.FieldPipeline)
 	}
@@ -4106,6 +4438,9 @@ func (m *RunMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, run.FieldStatus)
 	}
+	if m.holder != nil {
+		fields = append(fields, run.FieldHolder)
+	}
 	if m.files_processed != nil {
 		fields = append(fields, run.FieldFilesProcessed)
 	}
@@ -4117,6 +4452,15 @@ func (m *RunMutation) Fields() []string {
 	}
 	if m.files_unmatched != nil {
 		fields = append(fields, run.FieldFilesUnmatched)
+	}
+	if m.files_ambiguous != nil {
+		fields = append(fields, run.FieldFilesAmbiguous)
+	}
+	if m.files_held != nil {
+		fields = append(fields, run.FieldFilesHeld)
+	}
+	if m.files_left != nil {
+		fields = append(fields, run.FieldFilesLeft)
 	}
 	if m.records_inserted != nil {
 		fields = append(fields, run.FieldRecordsInserted)
@@ -4143,6 +4487,8 @@ func (m *RunMutation) Field(name string) (ent.Value, bool) {
 		return m.FinishedAt()
 	case run.FieldStatus:
 		return m.Status()
+	case run.FieldHolder:
+		return m.Holder()
 	case run.FieldFilesProcessed:
 		return m.FilesProcessed()
 	case run.FieldFilesFailed:
@@ -4151,6 +4497,12 @@ func (m *RunMutation) Field(name string) (ent.Value, bool) {
 		return m.FilesSkipped()
 	case run.FieldFilesUnmatched:
 		return m.FilesUnmatched()
+	case run.FieldFilesAmbiguous:
+		return m.FilesAmbiguous()
+	case run.FieldFilesHeld:
+		return m.FilesHeld()
+	case run.FieldFilesLeft:
+		return m.FilesLeft()
 	case run.FieldRecordsInserted:
 		return m.RecordsInserted()
 	case run.FieldRecordsDuplicate:
@@ -4174,6 +4526,8 @@ func (m *RunMutation) OldField(ctx context.Context, name string) (ent.Value, err
 		return m.OldFinishedAt(ctx)
 	case run.FieldStatus:
 		return m.OldStatus(ctx)
+	case run.FieldHolder:
+		return m.OldHolder(ctx)
 	case run.FieldFilesProcessed:
 		return m.OldFilesProcessed(ctx)
 	case run.FieldFilesFailed:
@@ -4182,6 +4536,12 @@ func (m *RunMutation) OldField(ctx context.Context, name string) (ent.Value, err
 		return m.OldFilesSkipped(ctx)
 	case run.FieldFilesUnmatched:
 		return m.OldFilesUnmatched(ctx)
+	case run.FieldFilesAmbiguous:
+		return m.OldFilesAmbiguous(ctx)
+	case run.FieldFilesHeld:
+		return m.OldFilesHeld(ctx)
+	case run.FieldFilesLeft:
+		return m.OldFilesLeft(ctx)
 	case run.FieldRecordsInserted:
 		return m.OldRecordsInserted(ctx)
 	case run.FieldRecordsDuplicate:
@@ -4225,6 +4585,13 @@ func (m *RunMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case run.FieldHolder:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHolder(v)
+		return nil
 	case run.FieldFilesProcessed:
 		v, ok := value.(int64)
 		if !ok {
@@ -4252,6 +4619,27 @@ func (m *RunMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFilesUnmatched(v)
+		return nil
+	case run.FieldFilesAmbiguous:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilesAmbiguous(v)
+		return nil
+	case run.FieldFilesHeld:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilesHeld(v)
+		return nil
+	case run.FieldFilesLeft:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilesLeft(v)
 		return nil
 	case run.FieldRecordsInserted:
 		v, ok := value.(int64)
@@ -4294,6 +4682,15 @@ func (m *RunMutation) AddedFields() []string {
 	if m.addfiles_unmatched != nil {
 		fields = append(fields, run.FieldFilesUnmatched)
 	}
+	if m.addfiles_ambiguous != nil {
+		fields = append(fields, run.FieldFilesAmbiguous)
+	}
+	if m.addfiles_held != nil {
+		fields = append(fields, run.FieldFilesHeld)
+	}
+	if m.addfiles_left != nil {
+		fields = append(fields, run.FieldFilesLeft)
+	}
 	if m.addrecords_inserted != nil {
 		fields = append(fields, run.FieldRecordsInserted)
 	}
@@ -4319,6 +4716,12 @@ func (m *RunMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedFilesSkipped()
 	case run.FieldFilesUnmatched:
 		return m.AddedFilesUnmatched()
+	case run.FieldFilesAmbiguous:
+		return m.AddedFilesAmbiguous()
+	case run.FieldFilesHeld:
+		return m.AddedFilesHeld()
+	case run.FieldFilesLeft:
+		return m.AddedFilesLeft()
 	case run.FieldRecordsInserted:
 		return m.AddedRecordsInserted()
 	case run.FieldRecordsDuplicate:
@@ -4362,6 +4765,27 @@ func (m *RunMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddFilesUnmatched(v)
 		return nil
+	case run.FieldFilesAmbiguous:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFilesAmbiguous(v)
+		return nil
+	case run.FieldFilesHeld:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFilesHeld(v)
+		return nil
+	case run.FieldFilesLeft:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFilesLeft(v)
+		return nil
 	case run.FieldRecordsInserted:
 		v, ok := value.(int64)
 		if !ok {
@@ -4394,6 +4818,9 @@ func (m *RunMutation) ClearedFields() []string {
 	if m.FieldCleared(run.FieldFinishedAt) {
 		fields = append(fields, run.FieldFinishedAt)
 	}
+	if m.FieldCleared(run.FieldHolder) {
+		fields = append(fields, run.FieldHolder)
+	}
 	return fields
 }
 
@@ -4410,6 +4837,9 @@ func (m *RunMutation) ClearField(name string) error {
 	switch name {
 	case run.FieldFinishedAt:
 		m.ClearFinishedAt()
+		return nil
+	case run.FieldHolder:
+		m.ClearHolder()
 		return nil
 	}
 	return fmt.Errorf("unknown Run nullable field %s", name)
@@ -4431,6 +4861,9 @@ func (m *RunMutation) ResetField(name string) error {
 	case run.FieldStatus:
 		m.ResetStatus()
 		return nil
+	case run.FieldHolder:
+		m.ResetHolder()
+		return nil
 	case run.FieldFilesProcessed:
 		m.ResetFilesProcessed()
 		return nil
@@ -4442,6 +4875,15 @@ func (m *RunMutation) ResetField(name string) error {
 		return nil
 	case run.FieldFilesUnmatched:
 		m.ResetFilesUnmatched()
+		return nil
+	case run.FieldFilesAmbiguous:
+		m.ResetFilesAmbiguous()
+		return nil
+	case run.FieldFilesHeld:
+		m.ResetFilesHeld()
+		return nil
+	case run.FieldFilesLeft:
+		m.ResetFilesLeft()
 		return nil
 	case run.FieldRecordsInserted:
 		m.ResetRecordsInserted()

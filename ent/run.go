@@ -25,6 +25,8 @@ type Run struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Status holds the value of the "status" field.
 	Status string `json:"status,omitempty"`
+	// Holder holds the value of the "holder" field.
+	Holder string `json:"holder,omitempty"`
 	// FilesProcessed holds the value of the "files_processed" field.
 	FilesProcessed int64 `json:"files_processed,omitempty"`
 	// FilesFailed holds the value of the "files_failed" field.
@@ -33,6 +35,12 @@ type Run struct {
 	FilesSkipped int64 `json:"files_skipped,omitempty"`
 	// FilesUnmatched holds the value of the "files_unmatched" field.
 	FilesUnmatched int64 `json:"files_unmatched,omitempty"`
+	// FilesAmbiguous holds the value of the "files_ambiguous" field.
+	FilesAmbiguous int64 `json:"files_ambiguous,omitempty"`
+	// FilesHeld holds the value of the "files_held" field.
+	FilesHeld int64 `json:"files_held,omitempty"`
+	// FilesLeft holds the value of the "files_left" field.
+	FilesLeft int64 `json:"files_left,omitempty"`
 	// RecordsInserted holds the value of the "records_inserted" field.
 	RecordsInserted int64 `json:"records_inserted,omitempty"`
 	// RecordsDuplicate holds the value of the "records_duplicate" field.
@@ -68,9 +76,9 @@ func (*Run) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case run.FieldID, run.FieldFilesProcessed, run.FieldFilesFailed, run.FieldFilesSkipped, run.FieldFilesUnmatched, run.FieldRecordsInserted, run.FieldRecordsDuplicate, run.FieldRecordsRejected:
+		case run.FieldID, run.FieldFilesProcessed, run.FieldFilesFailed, run.FieldFilesSkipped, run.FieldFilesUnmatched, run.FieldFilesAmbiguous, run.FieldFilesHeld, run.FieldFilesLeft, run.FieldRecordsInserted, run.FieldRecordsDuplicate, run.FieldRecordsRejected:
 			values[i] = new(sql.NullInt64)
-		case run.FieldPipeline, run.FieldStatus:
+		case run.FieldPipeline, run.FieldStatus, run.FieldHolder:
 			values[i] = new(sql.NullString)
 		case run.FieldStartedAt, run.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
@@ -120,6 +128,12 @@ func (_m *Run) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = value.String
 			}
+		case run.FieldHolder:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field holder", values[i])
+			} else if value.Valid {
+				_m.Holder = value.String
+			}
 		case run.FieldFilesProcessed:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field files_processed", values[i])
@@ -143,6 +157,24 @@ func (_m *Run) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field files_unmatched", values[i])
 			} else if value.Valid {
 				_m.FilesUnmatched = value.Int64
+			}
+		case run.FieldFilesAmbiguous:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field files_ambiguous", values[i])
+			} else if value.Valid {
+				_m.FilesAmbiguous = value.Int64
+			}
+		case run.FieldFilesHeld:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field files_held", values[i])
+			} else if value.Valid {
+				_m.FilesHeld = value.Int64
+			}
+		case run.FieldFilesLeft:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field files_left", values[i])
+			} else if value.Valid {
+				_m.FilesLeft = value.Int64
 			}
 		case run.FieldRecordsInserted:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -217,6 +249,9 @@ func (_m *Run) String() string {
 	builder.WriteString("status=")
 	builder.WriteString(_m.Status)
 	builder.WriteString(", ")
+	builder.WriteString("holder=")
+	builder.WriteString(_m.Holder)
+	builder.WriteString(", ")
 	builder.WriteString("files_processed=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FilesProcessed))
 	builder.WriteString(", ")
@@ -228,6 +263,15 @@ func (_m *Run) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("files_unmatched=")
 	builder.WriteString(fmt.Sprintf("%v", _m.FilesUnmatched))
+	builder.WriteString(", ")
+	builder.WriteString("files_ambiguous=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FilesAmbiguous))
+	builder.WriteString(", ")
+	builder.WriteString("files_held=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FilesHeld))
+	builder.WriteString(", ")
+	builder.WriteString("files_left=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FilesLeft))
 	builder.WriteString(", ")
 	builder.WriteString("records_inserted=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RecordsInserted))

@@ -71,6 +71,20 @@ func (_c *RunCreate) SetNillableStatus(v *string) *RunCreate {
 	return _c
 }
 
+// SetHolder sets the "holder" field.
+func (_c *RunCreate) SetHolder(v string) *RunCreate {
+	_c.mutation.SetHolder(v)
+	return _c
+}
+
+// SetNillableHolder sets the "holder" field if the given value is not nil.
+func (_c *RunCreate) SetNillableHolder(v *string) *RunCreate {
+	if v != nil {
+		_c.SetHolder(*v)
+	}
+	return _c
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (_c *RunCreate) SetFilesProcessed(v int64) *RunCreate {
 	_c.mutation.SetFilesProcessed(v)
@@ -123,6 +137,48 @@ func (_c *RunCreate) SetFilesUnmatched(v int64) *RunCreate {
 func (_c *RunCreate) SetNillableFilesUnmatched(v *int64) *RunCreate {
 	if v != nil {
 		_c.SetFilesUnmatched(*v)
+	}
+	return _c
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (_c *RunCreate) SetFilesAmbiguous(v int64) *RunCreate {
+	_c.mutation.SetFilesAmbiguous(v)
+	return _c
+}
+
+// SetNillableFilesAmbiguous sets the "files_ambiguous" field if the given value is not nil.
+func (_c *RunCreate) SetNillableFilesAmbiguous(v *int64) *RunCreate {
+	if v != nil {
+		_c.SetFilesAmbiguous(*v)
+	}
+	return _c
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (_c *RunCreate) SetFilesHeld(v int64) *RunCreate {
+	_c.mutation.SetFilesHeld(v)
+	return _c
+}
+
+// SetNillableFilesHeld sets the "files_held" field if the given value is not nil.
+func (_c *RunCreate) SetNillableFilesHeld(v *int64) *RunCreate {
+	if v != nil {
+		_c.SetFilesHeld(*v)
+	}
+	return _c
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (_c *RunCreate) SetFilesLeft(v int64) *RunCreate {
+	_c.mutation.SetFilesLeft(v)
+	return _c
+}
+
+// SetNillableFilesLeft sets the "files_left" field if the given value is not nil.
+func (_c *RunCreate) SetNillableFilesLeft(v *int64) *RunCreate {
+	if v != nil {
+		_c.SetFilesLeft(*v)
 	}
 	return _c
 }
@@ -227,6 +283,10 @@ func (_c *RunCreate) defaults() {
 		v := run.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Holder(); !ok {
+		v := run.DefaultHolder
+		_c.mutation.SetHolder(v)
+	}
 	if _, ok := _c.mutation.FilesProcessed(); !ok {
 		v := run.DefaultFilesProcessed
 		_c.mutation.SetFilesProcessed(v)
@@ -242,6 +302,18 @@ func (_c *RunCreate) defaults() {
 	if _, ok := _c.mutation.FilesUnmatched(); !ok {
 		v := run.DefaultFilesUnmatched
 		_c.mutation.SetFilesUnmatched(v)
+	}
+	if _, ok := _c.mutation.FilesAmbiguous(); !ok {
+		v := run.DefaultFilesAmbiguous
+		_c.mutation.SetFilesAmbiguous(v)
+	}
+	if _, ok := _c.mutation.FilesHeld(); !ok {
+		v := run.DefaultFilesHeld
+		_c.mutation.SetFilesHeld(v)
+	}
+	if _, ok := _c.mutation.FilesLeft(); !ok {
+		v := run.DefaultFilesLeft
+		_c.mutation.SetFilesLeft(v)
 	}
 	if _, ok := _c.mutation.RecordsInserted(); !ok {
 		v := run.DefaultRecordsInserted
@@ -284,6 +356,15 @@ func (_c *RunCreate) check() error {
 	}
 	if _, ok := _c.mutation.FilesUnmatched(); !ok {
 		return &ValidationError{Name: "files_unmatched", err: errors.New(`ent: missing required field "Run.files_unmatched"`)}
+	}
+	if _, ok := _c.mutation.FilesAmbiguous(); !ok {
+		return &ValidationError{Name: "files_ambiguous", err: errors.New(`ent: missing required field "Run.files_ambiguous"`)}
+	}
+	if _, ok := _c.mutation.FilesHeld(); !ok {
+		return &ValidationError{Name: "files_held", err: errors.New(`ent: missing required field "Run.files_held"`)}
+	}
+	if _, ok := _c.mutation.FilesLeft(); !ok {
+		return &ValidationError{Name: "files_left", err: errors.New(`ent: missing required field "Run.files_left"`)}
 	}
 	if _, ok := _c.mutation.RecordsInserted(); !ok {
 		return &ValidationError{Name: "records_inserted", err: errors.New(`ent: missing required field "Run.records_inserted"`)}
@@ -337,6 +418,10 @@ func (_c *RunCreate) createSpec() (*Run, *sqlgraph.CreateSpec) {
 		_spec.SetField(run.FieldStatus, field.TypeString, value)
 		_node.Status = value
 	}
+	if value, ok := _c.mutation.Holder(); ok {
+		_spec.SetField(run.FieldHolder, field.TypeString, value)
+		_node.Holder = value
+	}
 	if value, ok := _c.mutation.FilesProcessed(); ok {
 		_spec.SetField(run.FieldFilesProcessed, field.TypeInt64, value)
 		_node.FilesProcessed = value
@@ -352,6 +437,18 @@ func (_c *RunCreate) createSpec() (*Run, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FilesUnmatched(); ok {
 		_spec.SetField(run.FieldFilesUnmatched, field.TypeInt64, value)
 		_node.FilesUnmatched = value
+	}
+	if value, ok := _c.mutation.FilesAmbiguous(); ok {
+		_spec.SetField(run.FieldFilesAmbiguous, field.TypeInt64, value)
+		_node.FilesAmbiguous = value
+	}
+	if value, ok := _c.mutation.FilesHeld(); ok {
+		_spec.SetField(run.FieldFilesHeld, field.TypeInt64, value)
+		_node.FilesHeld = value
+	}
+	if value, ok := _c.mutation.FilesLeft(); ok {
+		_spec.SetField(run.FieldFilesLeft, field.TypeInt64, value)
+		_node.FilesLeft = value
 	}
 	if value, ok := _c.mutation.RecordsInserted(); ok {
 		_spec.SetField(run.FieldRecordsInserted, field.TypeInt64, value)
@@ -475,6 +572,24 @@ func (u *RunUpsert) UpdateStatus() *RunUpsert {
 	return u
 }
 
+// SetHolder sets the "holder" field.
+func (u *RunUpsert) SetHolder(v string) *RunUpsert {
+	u.Set(run.FieldHolder, v)
+	return u
+}
+
+// UpdateHolder sets the "holder" field to the value that was provided on create.
+func (u *RunUpsert) UpdateHolder() *RunUpsert {
+	u.SetExcluded(run.FieldHolder)
+	return u
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (u *RunUpsert) ClearHolder() *RunUpsert {
+	u.SetNull(run.FieldHolder)
+	return u
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (u *RunUpsert) SetFilesProcessed(v int64) *RunUpsert {
 	u.Set(run.FieldFilesProcessed, v)
@@ -544,6 +659,60 @@ func (u *RunUpsert) UpdateFilesUnmatched() *RunUpsert {
 // AddFilesUnmatched adds v to the "files_unmatched" field.
 func (u *RunUpsert) AddFilesUnmatched(v int64) *RunUpsert {
 	u.Add(run.FieldFilesUnmatched, v)
+	return u
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (u *RunUpsert) SetFilesAmbiguous(v int64) *RunUpsert {
+	u.Set(run.FieldFilesAmbiguous, v)
+	return u
+}
+
+// UpdateFilesAmbiguous sets the "files_ambiguous" field to the value that was provided on create.
+func (u *RunUpsert) UpdateFilesAmbiguous() *RunUpsert {
+	u.SetExcluded(run.FieldFilesAmbiguous)
+	return u
+}
+
+// AddFilesAmbiguous adds v to the "files_ambiguous" field.
+func (u *RunUpsert) AddFilesAmbiguous(v int64) *RunUpsert {
+	u.Add(run.FieldFilesAmbiguous, v)
+	return u
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (u *RunUpsert) SetFilesHeld(v int64) *RunUpsert {
+	u.Set(run.FieldFilesHeld, v)
+	return u
+}
+
+// UpdateFilesHeld sets the "files_held" field to the value that was provided on create.
+func (u *RunUpsert) UpdateFilesHeld() *RunUpsert {
+	u.SetExcluded(run.FieldFilesHeld)
+	return u
+}
+
+// AddFilesHeld adds v to the "files_held" field.
+func (u *RunUpsert) AddFilesHeld(v int64) *RunUpsert {
+	u.Add(run.FieldFilesHeld, v)
+	return u
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (u *RunUpsert) SetFilesLeft(v int64) *RunUpsert {
+	u.Set(run.FieldFilesLeft, v)
+	return u
+}
+
+// UpdateFilesLeft sets the "files_left" field to the value that was provided on create.
+func (u *RunUpsert) UpdateFilesLeft() *RunUpsert {
+	u.SetExcluded(run.FieldFilesLeft)
+	return u
+}
+
+// AddFilesLeft adds v to the "files_left" field.
+func (u *RunUpsert) AddFilesLeft(v int64) *RunUpsert {
+	u.Add(run.FieldFilesLeft, v)
 	return u
 }
 
@@ -695,6 +864,27 @@ func (u *RunUpsertOne) UpdateStatus() *RunUpsertOne {
 	})
 }
 
+// SetHolder sets the "holder" field.
+func (u *RunUpsertOne) SetHolder(v string) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.SetHolder(v)
+	})
+}
+
+// UpdateHolder sets the "holder" field to the value that was provided on create.
+func (u *RunUpsertOne) UpdateHolder() *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateHolder()
+	})
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (u *RunUpsertOne) ClearHolder() *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.ClearHolder()
+	})
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (u *RunUpsertOne) SetFilesProcessed(v int64) *RunUpsertOne {
 	return u.Update(func(s *RunUpsert) {
@@ -776,6 +966,69 @@ func (u *RunUpsertOne) AddFilesUnmatched(v int64) *RunUpsertOne {
 func (u *RunUpsertOne) UpdateFilesUnmatched() *RunUpsertOne {
 	return u.Update(func(s *RunUpsert) {
 		s.UpdateFilesUnmatched()
+	})
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (u *RunUpsertOne) SetFilesAmbiguous(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesAmbiguous(v)
+	})
+}
+
+// AddFilesAmbiguous adds v to the "files_ambiguous" field.
+func (u *RunUpsertOne) AddFilesAmbiguous(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesAmbiguous(v)
+	})
+}
+
+// UpdateFilesAmbiguous sets the "files_ambiguous" field to the value that was provided on create.
+func (u *RunUpsertOne) UpdateFilesAmbiguous() *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesAmbiguous()
+	})
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (u *RunUpsertOne) SetFilesHeld(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesHeld(v)
+	})
+}
+
+// AddFilesHeld adds v to the "files_held" field.
+func (u *RunUpsertOne) AddFilesHeld(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesHeld(v)
+	})
+}
+
+// UpdateFilesHeld sets the "files_held" field to the value that was provided on create.
+func (u *RunUpsertOne) UpdateFilesHeld() *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesHeld()
+	})
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (u *RunUpsertOne) SetFilesLeft(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesLeft(v)
+	})
+}
+
+// AddFilesLeft adds v to the "files_left" field.
+func (u *RunUpsertOne) AddFilesLeft(v int64) *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesLeft(v)
+	})
+}
+
+// UpdateFilesLeft sets the "files_left" field to the value that was provided on create.
+func (u *RunUpsertOne) UpdateFilesLeft() *RunUpsertOne {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesLeft()
 	})
 }
 
@@ -1102,6 +1355,27 @@ func (u *RunUpsertBulk) UpdateStatus() *RunUpsertBulk {
 	})
 }
 
+// SetHolder sets the "holder" field.
+func (u *RunUpsertBulk) SetHolder(v string) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.SetHolder(v)
+	})
+}
+
+// UpdateHolder sets the "holder" field to the value that was provided on create.
+func (u *RunUpsertBulk) UpdateHolder() *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateHolder()
+	})
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (u *RunUpsertBulk) ClearHolder() *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.ClearHolder()
+	})
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (u *RunUpsertBulk) SetFilesProcessed(v int64) *RunUpsertBulk {
 	return u.Update(func(s *RunUpsert) {
@@ -1183,6 +1457,69 @@ func (u *RunUpsertBulk) AddFilesUnmatched(v int64) *RunUpsertBulk {
 func (u *RunUpsertBulk) UpdateFilesUnmatched() *RunUpsertBulk {
 	return u.Update(func(s *RunUpsert) {
 		s.UpdateFilesUnmatched()
+	})
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (u *RunUpsertBulk) SetFilesAmbiguous(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesAmbiguous(v)
+	})
+}
+
+// AddFilesAmbiguous adds v to the "files_ambiguous" field.
+func (u *RunUpsertBulk) AddFilesAmbiguous(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesAmbiguous(v)
+	})
+}
+
+// UpdateFilesAmbiguous sets the "files_ambiguous" field to the value that was provided on create.
+func (u *RunUpsertBulk) UpdateFilesAmbiguous() *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesAmbiguous()
+	})
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (u *RunUpsertBulk) SetFilesHeld(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesHeld(v)
+	})
+}
+
+// AddFilesHeld adds v to the "files_held" field.
+func (u *RunUpsertBulk) AddFilesHeld(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesHeld(v)
+	})
+}
+
+// UpdateFilesHeld sets the "files_held" field to the value that was provided on create.
+func (u *RunUpsertBulk) UpdateFilesHeld() *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesHeld()
+	})
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (u *RunUpsertBulk) SetFilesLeft(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.SetFilesLeft(v)
+	})
+}
+
+// AddFilesLeft adds v to the "files_left" field.
+func (u *RunUpsertBulk) AddFilesLeft(v int64) *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.AddFilesLeft(v)
+	})
+}
+
+// UpdateFilesLeft sets the "files_left" field to the value that was provided on create.
+func (u *RunUpsertBulk) UpdateFilesLeft() *RunUpsertBulk {
+	return u.Update(func(s *RunUpsert) {
+		s.UpdateFilesLeft()
 	})
 }
 

@@ -77,6 +77,26 @@ func (_u *RunUpdate) SetNillableStatus(v *string) *RunUpdate {
 	return _u
 }
 
+// SetHolder sets the "holder" field.
+func (_u *RunUpdate) SetHolder(v string) *RunUpdate {
+	_u.mutation.SetHolder(v)
+	return _u
+}
+
+// SetNillableHolder sets the "holder" field if the given value is not nil.
+func (_u *RunUpdate) SetNillableHolder(v *string) *RunUpdate {
+	if v != nil {
+		_u.SetHolder(*v)
+	}
+	return _u
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (_u *RunUpdate) ClearHolder() *RunUpdate {
+	_u.mutation.ClearHolder()
+	return _u
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (_u *RunUpdate) SetFilesProcessed(v int64) *RunUpdate {
 	_u.mutation.ResetFilesProcessed()
@@ -158,6 +178,69 @@ func (_u *RunUpdate) SetNillableFilesUnmatched(v *int64) *RunUpdate {
 // AddFilesUnmatched adds value to the "files_unmatched" field.
 func (_u *RunUpdate) AddFilesUnmatched(v int64) *RunUpdate {
 	_u.mutation.AddFilesUnmatched(v)
+	return _u
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (_u *RunUpdate) SetFilesAmbiguous(v int64) *RunUpdate {
+	_u.mutation.ResetFilesAmbiguous()
+	_u.mutation.SetFilesAmbiguous(v)
+	return _u
+}
+
+// SetNillableFilesAmbiguous sets the "files_ambiguous" field if the given value is not nil.
+func (_u *RunUpdate) SetNillableFilesAmbiguous(v *int64) *RunUpdate {
+	if v != nil {
+		_u.SetFilesAmbiguous(*v)
+	}
+	return _u
+}
+
+// AddFilesAmbiguous adds value to the "files_ambiguous" field.
+func (_u *RunUpdate) AddFilesAmbiguous(v int64) *RunUpdate {
+	_u.mutation.AddFilesAmbiguous(v)
+	return _u
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (_u *RunUpdate) SetFilesHeld(v int64) *RunUpdate {
+	_u.mutation.ResetFilesHeld()
+	_u.mutation.SetFilesHeld(v)
+	return _u
+}
+
+// SetNillableFilesHeld sets the "files_held" field if the given value is not nil.
+func (_u *RunUpdate) SetNillableFilesHeld(v *int64) *RunUpdate {
+	if v != nil {
+		_u.SetFilesHeld(*v)
+	}
+	return _u
+}
+
+// AddFilesHeld adds value to the "files_held" field.
+func (_u *RunUpdate) AddFilesHeld(v int64) *RunUpdate {
+	_u.mutation.AddFilesHeld(v)
+	return _u
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (_u *RunUpdate) SetFilesLeft(v int64) *RunUpdate {
+	_u.mutation.ResetFilesLeft()
+	_u.mutation.SetFilesLeft(v)
+	return _u
+}
+
+// SetNillableFilesLeft sets the "files_left" field if the given value is not nil.
+func (_u *RunUpdate) SetNillableFilesLeft(v *int64) *RunUpdate {
+	if v != nil {
+		_u.SetFilesLeft(*v)
+	}
+	return _u
+}
+
+// AddFilesLeft adds value to the "files_left" field.
+func (_u *RunUpdate) AddFilesLeft(v int64) *RunUpdate {
+	_u.mutation.AddFilesLeft(v)
 	return _u
 }
 
@@ -326,6 +409,12 @@ func (_u *RunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(run.FieldStatus, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Holder(); ok {
+		_spec.SetField(run.FieldHolder, field.TypeString, value)
+	}
+	if _u.mutation.HolderCleared() {
+		_spec.ClearField(run.FieldHolder, field.TypeString)
+	}
 	if value, ok := _u.mutation.FilesProcessed(); ok {
 		_spec.SetField(run.FieldFilesProcessed, field.TypeInt64, value)
 	}
@@ -349,6 +438,24 @@ func (_u *RunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedFilesUnmatched(); ok {
 		_spec.AddField(run.FieldFilesUnmatched, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesAmbiguous(); ok {
+		_spec.SetField(run.FieldFilesAmbiguous, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesAmbiguous(); ok {
+		_spec.AddField(run.FieldFilesAmbiguous, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesHeld(); ok {
+		_spec.SetField(run.FieldFilesHeld, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesHeld(); ok {
+		_spec.AddField(run.FieldFilesHeld, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesLeft(); ok {
+		_spec.SetField(run.FieldFilesLeft, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesLeft(); ok {
+		_spec.AddField(run.FieldFilesLeft, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.RecordsInserted(); ok {
 		_spec.SetField(run.FieldRecordsInserted, field.TypeInt64, value)
@@ -481,6 +588,26 @@ func (_u *RunUpdateOne) SetNillableStatus(v *string) *RunUpdateOne {
 	return _u
 }
 
+// SetHolder sets the "holder" field.
+func (_u *RunUpdateOne) SetHolder(v string) *RunUpdateOne {
+	_u.mutation.SetHolder(v)
+	return _u
+}
+
+// SetNillableHolder sets the "holder" field if the given value is not nil.
+func (_u *RunUpdateOne) SetNillableHolder(v *string) *RunUpdateOne {
+	if v != nil {
+		_u.SetHolder(*v)
+	}
+	return _u
+}
+
+// ClearHolder clears the value of the "holder" field.
+func (_u *RunUpdateOne) ClearHolder() *RunUpdateOne {
+	_u.mutation.ClearHolder()
+	return _u
+}
+
 // SetFilesProcessed sets the "files_processed" field.
 func (_u *RunUpdateOne) SetFilesProcessed(v int64) *RunUpdateOne {
 	_u.mutation.ResetFilesProcessed()
@@ -562,6 +689,69 @@ func (_u *RunUpdateOne) SetNillableFilesUnmatched(v *int64) *RunUpdateOne {
 // AddFilesUnmatched adds value to the "files_unmatched" field.
 func (_u *RunUpdateOne) AddFilesUnmatched(v int64) *RunUpdateOne {
 	_u.mutation.AddFilesUnmatched(v)
+	return _u
+}
+
+// SetFilesAmbiguous sets the "files_ambiguous" field.
+func (_u *RunUpdateOne) SetFilesAmbiguous(v int64) *RunUpdateOne {
+	_u.mutation.ResetFilesAmbiguous()
+	_u.mutation.SetFilesAmbiguous(v)
+	return _u
+}
+
+// SetNillableFilesAmbiguous sets the "files_ambiguous" field if the given value is not nil.
+func (_u *RunUpdateOne) SetNillableFilesAmbiguous(v *int64) *RunUpdateOne {
+	if v != nil {
+		_u.SetFilesAmbiguous(*v)
+	}
+	return _u
+}
+
+// AddFilesAmbiguous adds value to the "files_ambiguous" field.
+func (_u *RunUpdateOne) AddFilesAmbiguous(v int64) *RunUpdateOne {
+	_u.mutation.AddFilesAmbiguous(v)
+	return _u
+}
+
+// SetFilesHeld sets the "files_held" field.
+func (_u *RunUpdateOne) SetFilesHeld(v int64) *RunUpdateOne {
+	_u.mutation.ResetFilesHeld()
+	_u.mutation.SetFilesHeld(v)
+	return _u
+}
+
+// SetNillableFilesHeld sets the "files_held" field if the given value is not nil.
+func (_u *RunUpdateOne) SetNillableFilesHeld(v *int64) *RunUpdateOne {
+	if v != nil {
+		_u.SetFilesHeld(*v)
+	}
+	return _u
+}
+
+// AddFilesHeld adds value to the "files_held" field.
+func (_u *RunUpdateOne) AddFilesHeld(v int64) *RunUpdateOne {
+	_u.mutation.AddFilesHeld(v)
+	return _u
+}
+
+// SetFilesLeft sets the "files_left" field.
+func (_u *RunUpdateOne) SetFilesLeft(v int64) *RunUpdateOne {
+	_u.mutation.ResetFilesLeft()
+	_u.mutation.SetFilesLeft(v)
+	return _u
+}
+
+// SetNillableFilesLeft sets the "files_left" field if the given value is not nil.
+func (_u *RunUpdateOne) SetNillableFilesLeft(v *int64) *RunUpdateOne {
+	if v != nil {
+		_u.SetFilesLeft(*v)
+	}
+	return _u
+}
+
+// AddFilesLeft adds value to the "files_left" field.
+func (_u *RunUpdateOne) AddFilesLeft(v int64) *RunUpdateOne {
+	_u.mutation.AddFilesLeft(v)
 	return _u
 }
 
@@ -760,6 +950,12 @@ func (_u *RunUpdateOne) sqlSave(ctx context.Context) (_node *Run, err error) {
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(run.FieldStatus, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Holder(); ok {
+		_spec.SetField(run.FieldHolder, field.TypeString, value)
+	}
+	if _u.mutation.HolderCleared() {
+		_spec.ClearField(run.FieldHolder, field.TypeString)
+	}
 	if value, ok := _u.mutation.FilesProcessed(); ok {
 		_spec.SetField(run.FieldFilesProcessed, field.TypeInt64, value)
 	}
@@ -783,6 +979,24 @@ func (_u *RunUpdateOne) sqlSave(ctx context.Context) (_node *Run, err error) {
 	}
 	if value, ok := _u.mutation.AddedFilesUnmatched(); ok {
 		_spec.AddField(run.FieldFilesUnmatched, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesAmbiguous(); ok {
+		_spec.SetField(run.FieldFilesAmbiguous, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesAmbiguous(); ok {
+		_spec.AddField(run.FieldFilesAmbiguous, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesHeld(); ok {
+		_spec.SetField(run.FieldFilesHeld, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesHeld(); ok {
+		_spec.AddField(run.FieldFilesHeld, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.FilesLeft(); ok {
+		_spec.SetField(run.FieldFilesLeft, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedFilesLeft(); ok {
+		_spec.AddField(run.FieldFilesLeft, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.RecordsInserted(); ok {
 		_spec.SetField(run.FieldRecordsInserted, field.TypeInt64, value)

@@ -18,35 +18,35 @@ func init() {
 	fileFields := schema.File{}.Fields()
 	_ = fileFields
 	// fileDescStatus is the schema descriptor for status field.
-	fileDescStatus := fileFields[7].Descriptor()
+	fileDescStatus := fileFields[8].Descriptor()
 	// file.StatusValidator is a validator for the "status" field. It is called by the builders before save.
 	file.StatusValidator = fileDescStatus.Validators[0].(func(string) error)
 	// fileDescRecordsTotal is the schema descriptor for records_total field.
-	fileDescRecordsTotal := fileFields[8].Descriptor()
+	fileDescRecordsTotal := fileFields[9].Descriptor()
 	// file.DefaultRecordsTotal holds the default value on creation for the records_total field.
 	file.DefaultRecordsTotal = fileDescRecordsTotal.Default.(int64)
 	// fileDescRecordsInserted is the schema descriptor for records_inserted field.
-	fileDescRecordsInserted := fileFields[9].Descriptor()
+	fileDescRecordsInserted := fileFields[10].Descriptor()
 	// file.DefaultRecordsInserted holds the default value on creation for the records_inserted field.
 	file.DefaultRecordsInserted = fileDescRecordsInserted.Default.(int64)
 	// fileDescRecordsDuplicate is the schema descriptor for records_duplicate field.
-	fileDescRecordsDuplicate := fileFields[10].Descriptor()
+	fileDescRecordsDuplicate := fileFields[11].Descriptor()
 	// file.DefaultRecordsDuplicate holds the default value on creation for the records_duplicate field.
 	file.DefaultRecordsDuplicate = fileDescRecordsDuplicate.Default.(int64)
 	// fileDescRecordsRejected is the schema descriptor for records_rejected field.
-	fileDescRecordsRejected := fileFields[11].Descriptor()
+	fileDescRecordsRejected := fileFields[12].Descriptor()
 	// file.DefaultRecordsRejected holds the default value on creation for the records_rejected field.
 	file.DefaultRecordsRejected = fileDescRecordsRejected.Default.(int64)
 	// fileDescError is the schema descriptor for error field.
-	fileDescError := fileFields[12].Descriptor()
+	fileDescError := fileFields[13].Descriptor()
 	// file.DefaultError holds the default value on creation for the error field.
 	file.DefaultError = fileDescError.Default.(string)
 	// fileDescLocation is the schema descriptor for location field.
-	fileDescLocation := fileFields[13].Descriptor()
+	fileDescLocation := fileFields[14].Descriptor()
 	// file.DefaultLocation holds the default value on creation for the location field.
 	file.DefaultLocation = fileDescLocation.Default.(string)
 	// fileDescProcessedAt is the schema descriptor for processed_at field.
-	fileDescProcessedAt := fileFields[14].Descriptor()
+	fileDescProcessedAt := fileFields[15].Descriptor()
 	// file.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	file.DefaultProcessedAt = fileDescProcessedAt.Default.(func() time.Time)
 	recordFields := schema.Record{}.Fields()
@@ -67,32 +67,48 @@ func init() {
 	run.DefaultStatus = runDescStatus.Default.(string)
 	// run.StatusValidator is a validator for the "status" field. It is called by the builders before save.
 	run.StatusValidator = runDescStatus.Validators[0].(func(string) error)
+	// runDescHolder is the schema descriptor for holder field.
+	runDescHolder := runFields[4].Descriptor()
+	// run.DefaultHolder holds the default value on creation for the holder field.
+	run.DefaultHolder = runDescHolder.Default.(string)
 	// runDescFilesProcessed is the schema descriptor for files_processed field.
-	runDescFilesProcessed := runFields[4].Descriptor()
+	runDescFilesProcessed := runFields[5].Descriptor()
 	// run.DefaultFilesProcessed holds the default value on creation for the files_processed field.
 	run.DefaultFilesProcessed = runDescFilesProcessed.Default.(int64)
 	// runDescFilesFailed is the schema descriptor for files_failed field.
-	runDescFilesFailed := runFields[5].Descriptor()
+	runDescFilesFailed := runFields[6].Descriptor()
 	// run.DefaultFilesFailed holds the default value on creation for the files_failed field.
 	run.DefaultFilesFailed = runDescFilesFailed.Default.(int64)
 	// runDescFilesSkipped is the schema descriptor for files_skipped field.
-	runDescFilesSkipped := runFields[6].Descriptor()
+	runDescFilesSkipped := runFields[7].Descriptor()
 	// run.DefaultFilesSkipped holds the default value on creation for the files_skipped field.
 	run.DefaultFilesSkipped = runDescFilesSkipped.Default.(int64)
 	// runDescFilesUnmatched is the schema descriptor for files_unmatched field.
-	runDescFilesUnmatched := runFields[7].Descriptor()
+	runDescFilesUnmatched := runFields[8].Descriptor()
 	// run.DefaultFilesUnmatched holds the default value on creation for the files_unmatched field.
 	run.DefaultFilesUnmatched = runDescFilesUnmatched.Default.(int64)
+	// runDescFilesAmbiguous is the schema descriptor for files_ambiguous field.
+	runDescFilesAmbiguous := runFields[9].Descriptor()
+	// run.DefaultFilesAmbiguous holds the default value on creation for the files_ambiguous field.
+	run.DefaultFilesAmbiguous = runDescFilesAmbiguous.Default.(int64)
+	// runDescFilesHeld is the schema descriptor for files_held field.
+	runDescFilesHeld := runFields[10].Descriptor()
+	// run.DefaultFilesHeld holds the default value on creation for the files_held field.
+	run.DefaultFilesHeld = runDescFilesHeld.Default.(int64)
+	// runDescFilesLeft is the schema descriptor for files_left field.
+	runDescFilesLeft := runFields[11].Descriptor()
+	// run.DefaultFilesLeft holds the default value on creation for the files_left field.
+	run.DefaultFilesLeft = runDescFilesLeft.Default.(int64)
 	// runDescRecordsInserted is the schema descriptor for records_inserted field.
-	runDescRecordsInserted := runFields[8].Descriptor()
+	runDescRecordsInserted := runFields[12].Descriptor()
 	// run.DefaultRecordsInserted holds the default value on creation for the records_inserted field.
 	run.DefaultRecordsInserted = runDescRecordsInserted.Default.(int64)
 	// runDescRecordsDuplicate is the schema descriptor for records_duplicate field.
-	runDescRecordsDuplicate := runFields[9].Descriptor()
+	runDescRecordsDuplicate := runFields[13].Descriptor()
 	// run.DefaultRecordsDuplicate holds the default value on creation for the records_duplicate field.
 	run.DefaultRecordsDuplicate = runDescRecordsDuplicate.Default.(int64)
 	// runDescRecordsRejected is the schema descriptor for records_rejected field.
-	runDescRecordsRejected := runFields[10].Descriptor()
+	runDescRecordsRejected := runFields[14].Descriptor()
 	// run.DefaultRecordsRejected holds the default value on creation for the records_rejected field.
 	run.DefaultRecordsRejected = runDescRecordsRejected.Default.(int64)
 }

@@ -15,6 +15,8 @@ const (
 	FieldInput = "input"
 	// FieldPath holds the string denoting the path field in the database.
 	FieldPath = "path"
+	// FieldPathKey holds the string denoting the path_key field in the database.
+	FieldPathKey = "path_key"
 	// FieldHolder holds the string denoting the holder field in the database.
 	FieldHolder = "holder"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
@@ -28,6 +30,7 @@ var Columns = []string{
 	FieldID,
 	FieldInput,
 	FieldPath,
+	FieldPathKey,
 	FieldHolder,
 	FieldExpiresAt,
 }
@@ -58,6 +61,11 @@ func ByInput(opts ...sql.OrderTermOption) OrderOption {
 // ByPath orders the results by the path field.
 func ByPath(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPath, opts...).ToFunc()
+}
+
+// ByPathKey orders the results by the path_key field.
+func ByPathKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPathKey, opts...).ToFunc()
 }
 
 // ByHolder orders the results by the holder field.

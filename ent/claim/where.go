@@ -64,6 +64,11 @@ func Path(v string) predicate.Claim {
 	return predicate.Claim(sql.FieldEQ(FieldPath, v))
 }
 
+// PathKey applies equality check predicate on the "path_key" field. It's identical to PathKeyEQ.
+func PathKey(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldEQ(FieldPathKey, v))
+}
+
 // Holder applies equality check predicate on the "holder" field. It's identical to HolderEQ.
 func Holder(v string) predicate.Claim {
 	return predicate.Claim(sql.FieldEQ(FieldHolder, v))
@@ -202,6 +207,71 @@ func PathEqualFold(v string) predicate.Claim {
 // PathContainsFold applies the ContainsFold predicate on the "path" field.
 func PathContainsFold(v string) predicate.Claim {
 	return predicate.Claim(sql.FieldContainsFold(FieldPath, v))
+}
+
+// PathKeyEQ applies the EQ predicate on the "path_key" field.
+func PathKeyEQ(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldEQ(FieldPathKey, v))
+}
+
+// PathKeyNEQ applies the NEQ predicate on the "path_key" field.
+func PathKeyNEQ(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldNEQ(FieldPathKey, v))
+}
+
+// PathKeyIn applies the In predicate on the "path_key" field.
+func PathKeyIn(vs ...string) predicate.Claim {
+	return predicate.Claim(sql.FieldIn(FieldPathKey, vs...))
+}
+
+// PathKeyNotIn applies the NotIn predicate on the "path_key" field.
+func PathKeyNotIn(vs ...string) predicate.Claim {
+	return predicate.Claim(sql.FieldNotIn(FieldPathKey, vs...))
+}
+
+// PathKeyGT applies the GT predicate on the "path_key" field.
+func PathKeyGT(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldGT(FieldPathKey, v))
+}
+
+// PathKeyGTE applies the GTE predicate on the "path_key" field.
+func PathKeyGTE(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldGTE(FieldPathKey, v))
+}
+
+// PathKeyLT applies the LT predicate on the "path_key" field.
+func PathKeyLT(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldLT(FieldPathKey, v))
+}
+
+// PathKeyLTE applies the LTE predicate on the "path_key" field.
+func PathKeyLTE(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldLTE(FieldPathKey, v))
+}
+
+// PathKeyContains applies the Contains predicate on the "path_key" field.
+func PathKeyContains(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldContains(FieldPathKey, v))
+}
+
+// PathKeyHasPrefix applies the HasPrefix predicate on the "path_key" field.
+func PathKeyHasPrefix(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldHasPrefix(FieldPathKey, v))
+}
+
+// PathKeyHasSuffix applies the HasSuffix predicate on the "path_key" field.
+func PathKeyHasSuffix(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldHasSuffix(FieldPathKey, v))
+}
+
+// PathKeyEqualFold applies the EqualFold predicate on the "path_key" field.
+func PathKeyEqualFold(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldEqualFold(FieldPathKey, v))
+}
+
+// PathKeyContainsFold applies the ContainsFold predicate on the "path_key" field.
+func PathKeyContainsFold(v string) predicate.Claim {
+	return predicate.Claim(sql.FieldContainsFold(FieldPathKey, v))
 }
 
 // HolderEQ applies the EQ predicate on the "holder" field.

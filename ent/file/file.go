@@ -20,6 +20,8 @@ const (
 	FieldInput = "input"
 	// FieldPath holds the string denoting the path field in the database.
 	FieldPath = "path"
+	// FieldPathKey holds the string denoting the path_key field in the database.
+	FieldPathKey = "path_key"
 	// FieldFileType holds the string denoting the file_type field in the database.
 	FieldFileType = "file_type"
 	// FieldSize holds the string denoting the size field in the database.
@@ -81,6 +83,7 @@ var Columns = []string{
 	FieldRunID,
 	FieldInput,
 	FieldPath,
+	FieldPathKey,
 	FieldFileType,
 	FieldSize,
 	FieldSha256,
@@ -145,6 +148,11 @@ func ByInput(opts ...sql.OrderTermOption) OrderOption {
 // ByPath orders the results by the path field.
 func ByPath(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPath, opts...).ToFunc()
+}
+
+// ByPathKey orders the results by the path_key field.
+func ByPathKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPathKey, opts...).ToFunc()
 }
 
 // ByFileType orders the results by the file_type field.

@@ -70,6 +70,11 @@ func Path(v string) predicate.File {
 	return predicate.File(sql.FieldEQ(FieldPath, v))
 }
 
+// PathKey applies equality check predicate on the "path_key" field. It's identical to PathKeyEQ.
+func PathKey(v string) predicate.File {
+	return predicate.File(sql.FieldEQ(FieldPathKey, v))
+}
+
 // FileType applies equality check predicate on the "file_type" field. It's identical to FileTypeEQ.
 func FileType(v string) predicate.File {
 	return predicate.File(sql.FieldEQ(FieldFileType, v))
@@ -278,6 +283,71 @@ func PathEqualFold(v string) predicate.File {
 // PathContainsFold applies the ContainsFold predicate on the "path" field.
 func PathContainsFold(v string) predicate.File {
 	return predicate.File(sql.FieldContainsFold(FieldPath, v))
+}
+
+// PathKeyEQ applies the EQ predicate on the "path_key" field.
+func PathKeyEQ(v string) predicate.File {
+	return predicate.File(sql.FieldEQ(FieldPathKey, v))
+}
+
+// PathKeyNEQ applies the NEQ predicate on the "path_key" field.
+func PathKeyNEQ(v string) predicate.File {
+	return predicate.File(sql.FieldNEQ(FieldPathKey, v))
+}
+
+// PathKeyIn applies the In predicate on the "path_key" field.
+func PathKeyIn(vs ...string) predicate.File {
+	return predicate.File(sql.FieldIn(FieldPathKey, vs...))
+}
+
+// PathKeyNotIn applies the NotIn predicate on the "path_key" field.
+func PathKeyNotIn(vs ...string) predicate.File {
+	return predicate.File(sql.FieldNotIn(FieldPathKey, vs...))
+}
+
+// PathKeyGT applies the GT predicate on the "path_key" field.
+func PathKeyGT(v string) predicate.File {
+	return predicate.File(sql.FieldGT(FieldPathKey, v))
+}
+
+// PathKeyGTE applies the GTE predicate on the "path_key" field.
+func PathKeyGTE(v string) predicate.File {
+	return predicate.File(sql.FieldGTE(FieldPathKey, v))
+}
+
+// PathKeyLT applies the LT predicate on the "path_key" field.
+func PathKeyLT(v string) predicate.File {
+	return predicate.File(sql.FieldLT(FieldPathKey, v))
+}
+
+// PathKeyLTE applies the LTE predicate on the "path_key" field.
+func PathKeyLTE(v string) predicate.File {
+	return predicate.File(sql.FieldLTE(FieldPathKey, v))
+}
+
+// PathKeyContains applies the Contains predicate on the "path_key" field.
+func PathKeyContains(v string) predicate.File {
+	return predicate.File(sql.FieldContains(FieldPathKey, v))
+}
+
+// PathKeyHasPrefix applies the HasPrefix predicate on the "path_key" field.
+func PathKeyHasPrefix(v string) predicate.File {
+	return predicate.File(sql.FieldHasPrefix(FieldPathKey, v))
+}
+
+// PathKeyHasSuffix applies the HasSuffix predicate on the "path_key" field.
+func PathKeyHasSuffix(v string) predicate.File {
+	return predicate.File(sql.FieldHasSuffix(FieldPathKey, v))
+}
+
+// PathKeyEqualFold applies the EqualFold predicate on the "path_key" field.
+func PathKeyEqualFold(v string) predicate.File {
+	return predicate.File(sql.FieldEqualFold(FieldPathKey, v))
+}
+
+// PathKeyContainsFold applies the ContainsFold predicate on the "path_key" field.
+func PathKeyContainsFold(v string) predicate.File {
+	return predicate.File(sql.FieldContainsFold(FieldPathKey, v))
 }
 
 // FileTypeEQ applies the EQ predicate on the "file_type" field.

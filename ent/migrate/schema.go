@@ -14,6 +14,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "input", Type: field.TypeString},
 		{Name: "path", Type: field.TypeString, Size: 2147483647},
+		{Name: "path_key", Type: field.TypeString, Size: 2147483647},
 		{Name: "holder", Type: field.TypeString},
 		{Name: "expires_at", Type: field.TypeTime},
 	}
@@ -24,9 +25,9 @@ var (
 		PrimaryKey: []*schema.Column{ClaimsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "claims_input_path",
+				Name:    "claims_input_path_key",
 				Unique:  true,
-				Columns: []*schema.Column{ClaimsColumns[1], ClaimsColumns[2]},
+				Columns: []*schema.Column{ClaimsColumns[1], ClaimsColumns[3]},
 			},
 		},
 	}
@@ -35,6 +36,7 @@ var (
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "input", Type: field.TypeString},
 		{Name: "path", Type: field.TypeString, Size: 2147483647},
+		{Name: "path_key", Type: field.TypeString, Size: 2147483647},
 		{Name: "file_type", Type: field.TypeString},
 		{Name: "size", Type: field.TypeInt64},
 		{Name: "sha256", Type: field.TypeString},
@@ -57,26 +59,26 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "files_runs_files",
-				Columns:    []*schema.Column{FilesColumns[15]},
+				Columns:    []*schema.Column{FilesColumns[16]},
 				RefColumns: []*schema.Column{RunsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "files_input_path_sha256",
+				Name:    "files_input_path_key_sha256",
 				Unique:  true,
-				Columns: []*schema.Column{FilesColumns[1], FilesColumns[2], FilesColumns[5]},
+				Columns: []*schema.Column{FilesColumns[1], FilesColumns[3], FilesColumns[6]},
 			},
 			{
 				Name:    "files_status",
 				Unique:  false,
-				Columns: []*schema.Column{FilesColumns[7]},
+				Columns: []*schema.Column{FilesColumns[8]},
 			},
 			{
 				Name:    "files_run_id",
 				Unique:  false,
-				Columns: []*schema.Column{FilesColumns[15]},
+				Columns: []*schema.Column{FilesColumns[16]},
 			},
 		},
 	}
@@ -157,10 +159,14 @@ var (
 		{Name: "started_at", Type: field.TypeTime},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "status", Type: field.TypeString, Default: "running"},
+		{Name: "holder", Type: field.TypeString, Nullable: true, Default: ""},
 		{Name: "files_processed", Type: field.TypeInt64, Default: 0},
 		{Name: "files_failed", Type: field.TypeInt64, Default: 0},
 		{Name: "files_skipped", Type: field.TypeInt64, Default: 0},
 		{Name: "files_unmatched", Type: field.TypeInt64, Default: 0},
+		{Name: "files_ambiguous", Type: field.TypeInt64, Default: 0},
+		{Name: "files_held", Type: field.TypeInt64, Default: 0},
+		{Name: "files_left", Type: field.TypeInt64, Default: 0},
 		{Name: "records_inserted", Type: field.TypeInt64, Default: 0},
 		{Name: "records_duplicate", Type: field.TypeInt64, Default: 0},
 		{Name: "records_rejected", Type: field.TypeInt64, Default: 0},

@@ -22,6 +22,8 @@ const (
 	FieldFinishedAt = "finished_at"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldHolder holds the string denoting the holder field in the database.
+	FieldHolder = "holder"
 	// FieldFilesProcessed holds the string denoting the files_processed field in the database.
 	FieldFilesProcessed = "files_processed"
 	// FieldFilesFailed holds the string denoting the files_failed field in the database.
@@ -30,6 +32,12 @@ const (
 	FieldFilesSkipped = "files_skipped"
 	// FieldFilesUnmatched holds the string denoting the files_unmatched field in the database.
 	FieldFilesUnmatched = "files_unmatched"
+	// FieldFilesAmbiguous holds the string denoting the files_ambiguous field in the database.
+	FieldFilesAmbiguous = "files_ambiguous"
+	// FieldFilesHeld holds the string denoting the files_held field in the database.
+	FieldFilesHeld = "files_held"
+	// FieldFilesLeft holds the string denoting the files_left field in the database.
+	FieldFilesLeft = "files_left"
 	// FieldRecordsInserted holds the string denoting the records_inserted field in the database.
 	FieldRecordsInserted = "records_inserted"
 	// FieldRecordsDuplicate holds the string denoting the records_duplicate field in the database.
@@ -56,10 +64,14 @@ var Columns = []string{
 	FieldStartedAt,
 	FieldFinishedAt,
 	FieldStatus,
+	FieldHolder,
 	FieldFilesProcessed,
 	FieldFilesFailed,
 	FieldFilesSkipped,
 	FieldFilesUnmatched,
+	FieldFilesAmbiguous,
+	FieldFilesHeld,
+	FieldFilesLeft,
 	FieldRecordsInserted,
 	FieldRecordsDuplicate,
 	FieldRecordsRejected,
@@ -82,6 +94,8 @@ var (
 	DefaultStatus string
 	// StatusValidator is a validator for the "status" field. It is called by the builders before save.
 	StatusValidator func(string) error
+	// DefaultHolder holds the default value on creation for the "holder" field.
+	DefaultHolder string
 	// DefaultFilesProcessed holds the default value on creation for the "files_processed" field.
 	DefaultFilesProcessed int64
 	// DefaultFilesFailed holds the default value on creation for the "files_failed" field.
@@ -90,6 +104,12 @@ var (
 	DefaultFilesSkipped int64
 	// DefaultFilesUnmatched holds the default value on creation for the "files_unmatched" field.
 	DefaultFilesUnmatched int64
+	// DefaultFilesAmbiguous holds the default value on creation for the "files_ambiguous" field.
+	DefaultFilesAmbiguous int64
+	// DefaultFilesHeld holds the default value on creation for the "files_held" field.
+	DefaultFilesHeld int64
+	// DefaultFilesLeft holds the default value on creation for the "files_left" field.
+	DefaultFilesLeft int64
 	// DefaultRecordsInserted holds the default value on creation for the "records_inserted" field.
 	DefaultRecordsInserted int64
 	// DefaultRecordsDuplicate holds the default value on creation for the "records_duplicate" field.
@@ -126,6 +146,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
 }
 
+// ByHolder orders the results by the holder field.
+func ByHolder(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHolder, opts...).ToFunc()
+}
+
 // ByFilesProcessed orders the results by the files_processed field.
 func ByFilesProcessed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFilesProcessed, opts...).ToFunc()
@@ -144,6 +169,21 @@ func ByFilesSkipped(opts ...sql.OrderTermOption) OrderOption {
 // ByFilesUnmatched orders the results by the files_unmatched field.
 func ByFilesUnmatched(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFilesUnmatched, opts...).ToFunc()
+}
+
+// ByFilesAmbiguous orders the results by the files_ambiguous field.
+func ByFilesAmbiguous(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFilesAmbiguous, opts...).ToFunc()
+}
+
+// ByFilesHeld orders the results by the files_held field.
+func ByFilesHeld(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFilesHeld, opts...).ToFunc()
+}
+
+// ByFilesLeft orders the results by the files_left field.
+func ByFilesLeft(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFilesLeft, opts...).ToFunc()
 }
 
 // ByRecordsInserted orders the results by the records_inserted field.

@@ -75,6 +75,11 @@ func Status(v string) predicate.Run {
 	return predicate.Run(sql.FieldEQ(FieldStatus, v))
 }
 
+// Holder applies equality check predicate on the "holder" field. It's identical to HolderEQ.
+func Holder(v string) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldHolder, v))
+}
+
 // FilesProcessed applies equality check predicate on the "files_processed" field. It's identical to FilesProcessedEQ.
 func FilesProcessed(v int64) predicate.Run {
 	return predicate.Run(sql.FieldEQ(FieldFilesProcessed, v))
@@ -93,6 +98,21 @@ func FilesSkipped(v int64) predicate.Run {
 // FilesUnmatched applies equality check predicate on the "files_unmatched" field. It's identical to FilesUnmatchedEQ.
 func FilesUnmatched(v int64) predicate.Run {
 	return predicate.Run(sql.FieldEQ(FieldFilesUnmatched, v))
+}
+
+// FilesAmbiguous applies equality check predicate on the "files_ambiguous" field. It's identical to FilesAmbiguousEQ.
+func FilesAmbiguous(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesAmbiguous, v))
+}
+
+// FilesHeld applies equality check predicate on the "files_held" field. It's identical to FilesHeldEQ.
+func FilesHeld(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesHeld, v))
+}
+
+// FilesLeft applies equality check predicate on the "files_left" field. It's identical to FilesLeftEQ.
+func FilesLeft(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesLeft, v))
 }
 
 // RecordsInserted applies equality check predicate on the "records_inserted" field. It's identical to RecordsInsertedEQ.
@@ -330,6 +350,81 @@ func StatusContainsFold(v string) predicate.Run {
 	return predicate.Run(sql.FieldContainsFold(FieldStatus, v))
 }
 
+// HolderEQ applies the EQ predicate on the "holder" field.
+func HolderEQ(v string) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldHolder, v))
+}
+
+// HolderNEQ applies the NEQ predicate on the "holder" field.
+func HolderNEQ(v string) predicate.Run {
+	return predicate.Run(sql.FieldNEQ(FieldHolder, v))
+}
+
+// HolderIn applies the In predicate on the "holder" field.
+func HolderIn(vs ...string) predicate.Run {
+	return predicate.Run(sql.FieldIn(FieldHolder, vs...))
+}
+
+// HolderNotIn applies the NotIn predicate on the "holder" field.
+func HolderNotIn(vs ...string) predicate.Run {
+	return predicate.Run(sql.FieldNotIn(FieldHolder, vs...))
+}
+
+// HolderGT applies the GT predicate on the "holder" field.
+func HolderGT(v string) predicate.Run {
+	return predicate.Run(sql.FieldGT(FieldHolder, v))
+}
+
+// HolderGTE applies the GTE predicate on the "holder" field.
+func HolderGTE(v string) predicate.Run {
+	return predicate.Run(sql.FieldGTE(FieldHolder, v))
+}
+
+// HolderLT applies the LT predicate on the "holder" field.
+func HolderLT(v string) predicate.Run {
+	return predicate.Run(sql.FieldLT(FieldHolder, v))
+}
+
+// HolderLTE applies the LTE predicate on the "holder" field.
+func HolderLTE(v string) predicate.Run {
+	return predicate.Run(sql.FieldLTE(FieldHolder, v))
+}
+
+// HolderContains applies the Contains predicate on the "holder" field.
+func HolderContains(v string) predicate.Run {
+	return predicate.Run(sql.FieldContains(FieldHolder, v))
+}
+
+// HolderHasPrefix applies the HasPrefix predicate on the "holder" field.
+func HolderHasPrefix(v string) predicate.Run {
+	return predicate.Run(sql.FieldHasPrefix(FieldHolder, v))
+}
+
+// HolderHasSuffix applies the HasSuffix predicate on the "holder" field.
+func HolderHasSuffix(v string) predicate.Run {
+	return predicate.Run(sql.FieldHasSuffix(FieldHolder, v))
+}
+
+// HolderIsNil applies the IsNil predicate on the "holder" field.
+func HolderIsNil() predicate.Run {
+	return predicate.Run(sql.FieldIsNull(FieldHolder))
+}
+
+// HolderNotNil applies the NotNil predicate on the "holder" field.
+func HolderNotNil() predicate.Run {
+	return predicate.Run(sql.FieldNotNull(FieldHolder))
+}
+
+// HolderEqualFold applies the EqualFold predicate on the "holder" field.
+func HolderEqualFold(v string) predicate.Run {
+	return predicate.Run(sql.FieldEqualFold(FieldHolder, v))
+}
+
+// HolderContainsFold applies the ContainsFold predicate on the "holder" field.
+func HolderContainsFold(v string) predicate.Run {
+	return predicate.Run(sql.FieldContainsFold(FieldHolder, v))
+}
+
 // FilesProcessedEQ applies the EQ predicate on the "files_processed" field.
 func FilesProcessedEQ(v int64) predicate.Run {
 	return predicate.Run(sql.FieldEQ(FieldFilesProcessed, v))
@@ -488,6 +583,126 @@ func FilesUnmatchedLT(v int64) predicate.Run {
 // FilesUnmatchedLTE applies the LTE predicate on the "files_unmatched" field.
 func FilesUnmatchedLTE(v int64) predicate.Run {
 	return predicate.Run(sql.FieldLTE(FieldFilesUnmatched, v))
+}
+
+// FilesAmbiguousEQ applies the EQ predicate on the "files_ambiguous" field.
+func FilesAmbiguousEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesAmbiguous, v))
+}
+
+// FilesAmbiguousNEQ applies the NEQ predicate on the "files_ambiguous" field.
+func FilesAmbiguousNEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldNEQ(FieldFilesAmbiguous, v))
+}
+
+// FilesAmbiguousIn applies the In predicate on the "files_ambiguous" field.
+func FilesAmbiguousIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldIn(FieldFilesAmbiguous, vs...))
+}
+
+// FilesAmbiguousNotIn applies the NotIn predicate on the "files_ambiguous" field.
+func FilesAmbiguousNotIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldNotIn(FieldFilesAmbiguous, vs...))
+}
+
+// FilesAmbiguousGT applies the GT predicate on the "files_ambiguous" field.
+func FilesAmbiguousGT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGT(FieldFilesAmbiguous, v))
+}
+
+// FilesAmbiguousGTE applies the GTE predicate on the "files_ambiguous" field.
+func FilesAmbiguousGTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGTE(FieldFilesAmbiguous, v))
+}
+
+// FilesAmbiguousLT applies the LT predicate on the "files_ambiguous" field.
+func FilesAmbiguousLT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLT(FieldFilesAmbiguous, v))
+}
+
+// FilesAmbiguousLTE applies the LTE predicate on the "files_ambiguous" field.
+func FilesAmbiguousLTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLTE(FieldFilesAmbiguous, v))
+}
+
+// FilesHeldEQ applies the EQ predicate on the "files_held" field.
+func FilesHeldEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesHeld, v))
+}
+
+// FilesHeldNEQ applies the NEQ predicate on the "files_held" field.
+func FilesHeldNEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldNEQ(FieldFilesHeld, v))
+}
+
+// FilesHeldIn applies the In predicate on the "files_held" field.
+func FilesHeldIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldIn(FieldFilesHeld, vs...))
+}
+
+// FilesHeldNotIn applies the NotIn predicate on the "files_held" field.
+func FilesHeldNotIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldNotIn(FieldFilesHeld, vs...))
+}
+
+// FilesHeldGT applies the GT predicate on the "files_held" field.
+func FilesHeldGT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGT(FieldFilesHeld, v))
+}
+
+// FilesHeldGTE applies the GTE predicate on the "files_held" field.
+func FilesHeldGTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGTE(FieldFilesHeld, v))
+}
+
+// FilesHeldLT applies the LT predicate on the "files_held" field.
+func FilesHeldLT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLT(FieldFilesHeld, v))
+}
+
+// FilesHeldLTE applies the LTE predicate on the "files_held" field.
+func FilesHeldLTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLTE(FieldFilesHeld, v))
+}
+
+// FilesLeftEQ applies the EQ predicate on the "files_left" field.
+func FilesLeftEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldEQ(FieldFilesLeft, v))
+}
+
+// FilesLeftNEQ applies the NEQ predicate on the "files_left" field.
+func FilesLeftNEQ(v int64) predicate.Run {
+	return predicate.Run(sql.FieldNEQ(FieldFilesLeft, v))
+}
+
+// FilesLeftIn applies the In predicate on the "files_left" field.
+func FilesLeftIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldIn(FieldFilesLeft, vs...))
+}
+
+// FilesLeftNotIn applies the NotIn predicate on the "files_left" field.
+func FilesLeftNotIn(vs ...int64) predicate.Run {
+	return predicate.Run(sql.FieldNotIn(FieldFilesLeft, vs...))
+}
+
+// FilesLeftGT applies the GT predicate on the "files_left" field.
+func FilesLeftGT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGT(FieldFilesLeft, v))
+}
+
+// FilesLeftGTE applies the GTE predicate on the "files_left" field.
+func FilesLeftGTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldGTE(FieldFilesLeft, v))
+}
+
+// FilesLeftLT applies the LT predicate on the "files_left" field.
+func FilesLeftLT(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLT(FieldFilesLeft, v))
+}
+
+// FilesLeftLTE applies the LTE predicate on the "files_left" field.
+func FilesLeftLTE(v int64) predicate.Run {
+	return predicate.Run(sql.FieldLTE(FieldFilesLeft, v))
 }
 
 // RecordsInsertedEQ applies the EQ predicate on the "records_inserted" field.

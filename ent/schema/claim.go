@@ -24,6 +24,9 @@ func (Claim) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("input"),
 		field.Text("path"),
+		// The path as the unique index holds it: PathKey in plugins/store,
+		// since a btree entry cannot hold an arbitrarily long path.
+		field.Text("path_key"),
 		field.String("holder"), // host/pid/random of the process
 		field.Time("expires_at"),
 	}
@@ -32,6 +35,6 @@ func (Claim) Fields() []ent.Field {
 // Indexes of the Claim.
 func (Claim) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("input", "path").Unique().StorageKey("claims_input_path"),
+		index.Fields("input", "path_key").Unique().StorageKey("claims_input_path_key"),
 	}
 }

@@ -27,6 +27,9 @@ func (File) Fields() []ent.Field {
 		field.Int("run_id"),
 		field.String("input"),
 		field.Text("path"),
+		// The path as the unique index holds it: PathKey in plugins/store,
+		// since a btree entry cannot hold an arbitrarily long path.
+		field.Text("path_key"),
 		field.String("file_type"),
 		field.Int64("size"),
 		field.String("sha256"),
@@ -57,7 +60,7 @@ func (File) Edges() []ent.Edge {
 func (File) Indexes() []ent.Index {
 	return []ent.Index{
 		// The same content at the same place is loaded once.
-		index.Fields("input", "path", "sha256").Unique().StorageKey("files_input_path_sha256"),
+		index.Fields("input", "path_key", "sha256").Unique().StorageKey("files_input_path_key_sha256"),
 		index.Fields("status").StorageKey("files_status"),
 		index.Fields("run_id").StorageKey("files_run_id"),
 	}

@@ -26,11 +26,17 @@ func (Run) Fields() []ent.Field {
 		field.String("pipeline"),
 		field.Time("started_at").Default(time.Now).Immutable(),
 		field.Time("finished_at").Optional().Nillable(),
-		field.String("status").Default("running").Validate(oneOf("ok", "partial", "failed", "running")),
+		field.String("status").Default("running").Validate(oneOf("ok", "partial", "failed", "running", "aborted")),
+		// Who runs it (host/pid/random, as in claims): a later run closes a
+		// dead holder's run as aborted.
+		field.String("holder").Optional().Default(""),
 		field.Int64("files_processed").Default(0),
 		field.Int64("files_failed").Default(0),
 		field.Int64("files_skipped").Default(0),
 		field.Int64("files_unmatched").Default(0),
+		field.Int64("files_ambiguous").Default(0),
+		field.Int64("files_held").Default(0),
+		field.Int64("files_left").Default(0),
 		field.Int64("records_inserted").Default(0),
 		field.Int64("records_duplicate").Default(0),
 		field.Int64("records_rejected").Default(0),

@@ -31,14 +31,14 @@ var _ plugins.Claimer = (*Store)(nil)
 const lazyCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS lazy`
 
 // upsert takes a free row, an expired one, or one the holder already has.
-const upsert = ` ON CONFLICT (input, path) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+const upsert = ` ON CONFLICT (input, path_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
 	WHERE claims.expires_at < %s OR claims.holder = excluded.holder RETURNING path`
 
 // Paths are claimed in sorted order, so that two holders claiming
 // overlapping sets wait on each other in the same order and never deadlock.
-var pgClaim = `INSERT INTO claims (input, path, holder, expires_at)
-	SELECT $1, p, $2, now() + make_interval(secs => $3) FROM unnest($4::text[]) AS p, ` + lazyCommit + `
-	ORDER BY p` + fmt.Sprintf(upsert, "now()")
+var pgClaim = `INSERT INTO claims (input, path, path_key, holder, expires_at)
+	SELECT $1, p.path, p.key, $2, now() + make_interval(secs => $3) FROM unnest($4::text[], $5::text[]) AS p(path, key), ` + lazyCommit + `
+	ORDER BY p.key` + fmt.Sprintf(upsert, "now()")
 
 // sqliteChunk keeps a statement's variables far below SQLite's limit.
 const sqliteChunk = 500
@@ -50,7 +50,7 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 	}
 	paths = slices.Sorted(slices.Values(paths))
 	if s.Dialect == dialect.Postgres {
-		return s.returning(ctx, "claiming", pgClaim, input, holder, ttl.Seconds(), pq.Array(paths))
+		return s.returning(ctx, "claiming", pgClaim, input, holder, ttl.Seconds(), pq.Array(paths), pq.Array(pathKeys(paths)))
 	}
 	s.write.Lock()
 	defer s.write.Unlock()
@@ -58,14 +58,14 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 	var got []string
 	for chunk := range slices.Chunk(paths, sqliteChunk) {
 		var q strings.Builder
-		q.WriteString("INSERT INTO claims (input, path, holder, expires_at) VALUES ")
-		args := make([]any, 0, 4*len(chunk)+1)
+		q.WriteString("INSERT INTO claims (input, path, path_key, holder, expires_at) VALUES ")
+		args := make([]any, 0, 5*len(chunk)+1)
 		for i, p := range chunk {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?,?,?,?)")
-			args = append(args, input, p, holder, now.Add(ttl))
+			q.WriteString("(?,?,?,?,?)")
+			args = append(args, input, p, PathKey(p), holder, now.Add(ttl))
 		}
 		fmt.Fprintf(&q, upsert, "?")
 		some, err := s.returning(ctx, "claiming", q.String(), append(args, now)...)
@@ -75,6 +75,14 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 		got = append(got, some...)
 	}
 	return got, nil
+}
+
+func pathKeys(paths []string) []string {
+	keys := make([]string, len(paths))
+	for i, p := range paths {
+		keys[i] = PathKey(p)
+	}
+	return keys
 }
 
 // returning runs a statement and collects the paths it returns.
@@ -119,7 +127,7 @@ func (s *Store) Release(ctx context.Context, holder, input string, paths []strin
 	}
 	if s.Dialect == dialect.Postgres {
 		_, err := s.DB.ExecContext(ctx, `DELETE FROM claims USING `+lazyCommit+`
-			WHERE input = $1 AND holder = $2 AND path = ANY($3::text[])`, input, holder, pq.Array(paths))
+			WHERE input = $1 AND holder = $2 AND path_key = ANY($3::text[])`, input, holder, pq.Array(pathKeys(paths)))
 		return claimErr("releasing leases", err)
 	}
 	s.write.Lock()
@@ -127,9 +135,9 @@ func (s *Store) Release(ctx context.Context, holder, input string, paths []strin
 	for chunk := range slices.Chunk(paths, sqliteChunk) {
 		args := []any{input, holder}
 		for _, p := range chunk {
-			args = append(args, p)
+			args = append(args, PathKey(p))
 		}
-		q := `DELETE FROM claims WHERE input = ? AND holder = ? AND path IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		q := `DELETE FROM claims WHERE input = ? AND holder = ? AND path_key IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
 		if _, err := s.DB.ExecContext(ctx, q, args...); err != nil {
 			return claimErr("releasing leases", err)
 		}

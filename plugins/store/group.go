@@ -202,25 +202,25 @@ func (s *Store) loadFiles(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileData) ([]int, error) {
 	now := time.Now()
 	var q strings.Builder
-	q.WriteString(`INSERT INTO files (run_id, input, path, file_type, size, sha256, file_time, status, processed_at,
+	q.WriteString(`INSERT INTO files (run_id, input, path, path_key, file_type, size, sha256, file_time, status, processed_at,
 	records_total, records_inserted, records_duplicate, records_rejected, error, location) VALUES `)
-	args := make([]any, 0, 9*len(files))
+	args := make([]any, 0, 13*len(files))
 	at := make(map[[3]string]int, len(files))
 	for i, f := range files {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString(s.params(len(args), "(%, %, %, %, %, %, %, 'processed', %, %, %, 0, %, '', %)"))
+		q.WriteString(s.params(len(args), "(%, %, %, %, %, %, %, %, 'processed', %, %, %, 0, %, '', %)"))
 		var ft any
 		if f.Info.Time != nil {
 			ft = *f.Info.Time
 		}
 		n, rej := len(f.Batch.Records), len(f.Batch.Rejects)
-		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now,
+		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, PathKey(f.Info.Path), f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now,
 			n+rej, n, rej, f.Info.Path)
 		at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
 	}
-	q.WriteString(` ON CONFLICT (input, path, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
+	q.WriteString(` ON CONFLICT (input, path_key, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
 	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location,
 	records_total = excluded.records_total, records_inserted = excluded.records_inserted,
 	records_duplicate = 0, records_rejected = excluded.records_rejected

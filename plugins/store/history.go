@@ -234,11 +234,11 @@ func (s *Store) moveRows(ctx context.Context, tx *sql.Tx, batch []move) ([]int, 
 		args := []any{input}
 		var list []string
 		for _, p := range paths {
-			args = append(args, p)
+			args = append(args, PathKey(p))
 			list = append(list, s.ph(len(args)))
 		}
 		q := "SELECT id, path, size, location FROM files WHERE input = " + s.ph(1) +
-			" AND path IN (" + strings.Join(list, ", ") + ") ORDER BY processed_at DESC, id DESC"
+			" AND path_key IN (" + strings.Join(list, ", ") + ") ORDER BY processed_at DESC, id DESC"
 		rs, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -347,7 +348,7 @@ func TestUniqueIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			newFile := func(path, sum string) *ent.FileCreate {
-				return client.File.Create().SetRun(run).SetInput("in").SetPath(path).
+				return client.File.Create().SetRun(run).SetInput("in").SetPath(path).SetPathKey(PathKey(path)).
 					SetFileType("t").SetSize(1).SetSha256(sum).SetStatus("processed")
 			}
 			f, err := newFile("a.csv", "s1").Save(ctx)
@@ -357,10 +358,16 @@ func TestUniqueIndexes(t *testing.T) {
 			if _, err := newFile("a.csv", "s1").Save(ctx); !ent.IsConstraintError(err) {
 				t.Fatalf("second file (in, a.csv, s1): err = %v, want a constraint error", err)
 			}
-			for _, other := range [][2]string{{"a.csv", "s2"}, {"b.csv", "s1"}} {
+			// Paths far over a btree entry's limit, differing only at the end.
+			long := strings.Repeat("d/", 2000)
+			for _, other := range [][2]string{{"a.csv", "s2"}, {"b.csv", "s1"}, {long + "a.csv", "s1"}, {long + "b.csv", "s1"}} {
 				if _, err := newFile(other[0], other[1]).Save(ctx); err != nil {
 					t.Fatalf("file %v: %v", other, err)
 				}
+			}
+
+			if _, err := newFile(long+"a.csv", "s1").Save(ctx); !ent.IsConstraintError(err) {
+				t.Fatalf("second file with a long path: err = %v, want a constraint error", err)
 			}
 
 			newRecord := func(typ, key string) *ent.RecordCreate {

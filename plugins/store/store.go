@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -123,7 +125,7 @@ func (s *Store) FinishRun(ctx context.Context, r plugins.RunSummary) error {
 
 // Lookup returns a file's ledger status, "" when it has none.
 func (s *Store) Lookup(ctx context.Context, input, path, sum string) (string, error) {
-	f, err := s.client.File.Query().Where(file.Input(input), file.Path(path), file.Sha256(sum)).Only(ctx)
+	f, err := s.client.File.Query().Where(file.Input(input), file.PathKey(PathKey(path)), file.Sha256(sum)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return "", nil
 	}
@@ -140,10 +142,10 @@ func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) err
 		defer s.write.Unlock()
 	}
 	err := s.inTx(ctx, func(c *ent.Client) error {
-		old, err := c.File.Query().Where(file.Input(f.Input), file.Path(f.Path), file.Sha256(f.SHA256)).Only(ctx)
+		old, err := c.File.Query().Where(file.Input(f.Input), file.PathKey(PathKey(f.Path)), file.Sha256(f.SHA256)).Only(ctx)
 		switch {
 		case ent.IsNotFound(err):
-			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(f.Path).
+			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(f.Path).SetPathKey(PathKey(f.Path)).
 				SetFileType(f.FileType).SetSize(f.Size).SetSha256(f.SHA256).SetNillableFileTime(f.Time).
 				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(f.Path).SetProcessedAt(time.Now()).Exec(ctx)
 		case err != nil:
@@ -234,11 +236,11 @@ func (t *fileTx) begin(ctx context.Context) error {
 	// concurrent writer of the same file makes it wait for that commit.
 	now := time.Now()
 	t.id, err = t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
-		SetPath(t.info.Path).SetFileType(t.info.FileType).SetSize(t.info.Size).
+		SetPath(t.info.Path).SetPathKey(PathKey(t.info.Path)).SetFileType(t.info.FileType).SetSize(t.info.Size).
 		SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
 		SetStatus(plugins.StatusProcessed).SetLocation(t.info.Path).SetProcessedAt(now).
 		OnConflict(
-			entsql.ConflictColumns(file.FieldInput, file.FieldPath, file.FieldSha256),
+			entsql.ConflictColumns(file.FieldInput, file.FieldPathKey, file.FieldSha256),
 			entsql.ResolveWith(func(u *entsql.UpdateSet) {
 				u.Set(file.FieldRunID, t.info.Run)
 				u.Set(file.FieldFileType, t.info.FileType)
@@ -328,6 +330,20 @@ func (t *fileTx) finish() {
 		t.s.write.Unlock()
 	}
 	t.done = true
+}
+
+// maxPathKey is the longest path the unique indexes hold as it is: a
+// PostgreSQL btree entry must fit a third of a page.
+const maxPathKey = 512
+
+// PathKey is how the unique indexes hold a path: itself when short, else
+// its digest; the path column keeps the full text.
+func PathKey(p string) string {
+	if len(p) <= maxPathKey {
+		return p
+	}
+	sum := sha256.Sum256([]byte(p))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func isNoRows(err error) bool {

@@ -180,7 +180,7 @@ func TestFatal(t *testing.T) {
 		want bool
 	}{
 		{"unique constraint", exec("INSERT INTO runs (id, pipeline, started_at) VALUES (7, 'p', CURRENT_TIMESTAMP)"), false},
-		{"foreign key", exec("INSERT INTO files (input, path, file_type, size, sha256, status, processed_at, run_id) VALUES ('i', 'p', 't', 0, 's', 'processed', CURRENT_TIMESTAMP, 99)"), false},
+		{"foreign key", exec("INSERT INTO files (input, path, path_key, file_type, size, sha256, status, processed_at, run_id) VALUES ('i', 'p', 'p', 't', 0, 's', 'processed', CURRENT_TIMESTAMP, 99)"), false},
 		{"syntax", exec("INSRT INTO runs"), false},
 		{"plain error", errors.New("boom"), false},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), true},
