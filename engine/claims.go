@@ -55,7 +55,9 @@ func (e *Engine) claimer() plugins.Claimer {
 	return c
 }
 
-func jobKey(j job) string { return j.in.name + "\x00" + j.file.Path }
+func jobKey(j job) string { return fileKey(j.in, j.file.Path) }
+
+func fileKey(in *input, path string) string { return in.name + "\x00" + path }
 
 // lease is a unit of work with the outcome of claiming its files. The
 // feeder claims a unit before a worker is free for it, so that a worker
@@ -92,7 +94,7 @@ func (e *Engine) leased(work, stop context.Context, run int64, l lease, report f
 					continue
 				}
 				e.log.Debug("file claimed by another process; skipped", "input", j.in.name, "path", j.file.Path)
-				report(j, result{status: "skipped", reason: reasonClaimed}, time.Since(start))
+				report(j, result{outcome: plugins.OutcomeHeld, reason: reasonClaimed}, time.Since(start))
 			}
 			if len(claimed) > 0 {
 				e.work(work, run, claimed, func(j job, r result, took time.Duration) {

@@ -63,12 +63,14 @@ type Engine struct {
 }
 
 type input struct {
-	name      string
-	plugin    plugins.Input
-	minAge    time.Duration
-	maxSize   int64 // 0: no limit
-	onSuccess action
-	onFailure action
+	name          string
+	plugin        plugins.Input
+	minAge        time.Duration
+	maxSize       int64 // 0: no limit
+	limits        plugins.Limits
+	onSuccess     action
+	onFailure     action
+	failUnmatched bool
 }
 
 type output struct {
@@ -82,6 +84,8 @@ type common struct {
 	OnFailure string        `yaml:"on_failure" doc:"keep | delete | move:<folder>"`
 	MinAge    time.Duration `yaml:"min_age" doc:"leave files modified less than this long ago (still being uploaded), e.g. 30s"`
 	MaxSize   string        `yaml:"max_file_size" doc:"fail larger files with a clear reason, e.g. 2GiB; default no limit"`
+	MaxRecord string        `yaml:"max_record_size" doc:"fail a file holding a record larger than this, which would be held whole in memory; default 64MiB"`
+	Unmatched string        `yaml:"on_unmatched" doc:"keep: leave files no type claims, logged and counted (default) | fail: also make the run partial (exit 3)"`
 }
 
 // New builds and initialises the plugins a config declares.
@@ -181,6 +185,16 @@ func (e *Engine) newInput(cfg *config.Config, reg *plugins.Registry, p config.Pl
 	}
 	if err == nil {
 		in.maxSize, err = parseSize(c.MaxSize)
+	}
+	if err == nil {
+		in.limits.MaxRecord, err = parseSize(c.MaxRecord)
+	}
+	switch c.Unmatched {
+	case "", "keep":
+	case "fail":
+		in.failUnmatched = true
+	default:
+		err = errors.Join(err, fmt.Errorf("on_unmatched %q: want keep or fail", c.Unmatched))
 	}
 	if err != nil {
 		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}

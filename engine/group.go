@@ -113,16 +113,11 @@ func (e *Engine) group(ctx context.Context, run int64, unit []job) []result {
 		j := unit[i]
 		log := e.log.With("input", j.in.name, "path", j.file.Path, "file_type", j.typ.Name())
 		if errors.Is(out[k].Err, plugins.ErrLoaded) {
-			e.act(ctx, j, j.in.onSuccess, log)
-			results[i] = result{status: "skipped", reason: reasonLoaded}
+			results[i] = e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeSkipped, status: plugins.StatusProcessed, reason: reasonLoaded})
 			continue
 		}
-		c := out[k].Counts
 		e.sinks(ctx, batch[k])
-		log.Info("file loaded", "records", c.Inserted+c.Duplicate+c.Rejected,
-			"inserted", c.Inserted, "duplicate", c.Duplicate, "rejected", c.Rejected)
-		e.act(ctx, j, j.in.onSuccess, log)
-		results[i] = result{status: plugins.StatusProcessed, counts: c}
+		results[i] = e.loaded(ctx, j, log, out[k].Counts)
 	}
 	return results
 }
@@ -145,7 +140,7 @@ func (e *Engine) readSmall(ctx context.Context, j job, info *plugins.FileInfo) (
 	info.Size, info.SHA256 = int64(len(content)), hex.EncodeToString(sum[:])
 	var all plugins.Batch
 	inv := &invalid{}
-	err = j.typ.Decode(ctx, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }, plugins.Limits{},
+	err = j.typ.Decode(ctx, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(content)), nil }, j.in.limits,
 		func(b plugins.Batch) error {
 			if j.typ.RejectFile() {
 				inv.add(b.Rejects)

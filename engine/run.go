@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
 )
@@ -28,8 +29,8 @@ type Event struct {
 	Input    string
 	Path     string
 	FileType string
-	Status   string // processed | failed | skipped
-	Reason   string // why it failed or was skipped
+	Status   string // the file's outcome: one of plugins.Outcomes
+	Reason   string // why it failed, was left or was skipped
 	Bytes    int64
 	Counts   plugins.Counts
 	Duration time.Duration
@@ -43,14 +44,23 @@ type job struct {
 	time *time.Time
 }
 
-// list lists every input and routes each file. Unmatched files are counted
-// and left alone.
-func (e *Engine) list(ctx context.Context) (jobs []job, unmatched int64, err error) {
+// early is a listed file whose outcome is known without reading it.
+type early struct {
+	in      *input
+	file    plugins.File
+	outcome string
+	reason  string
+}
+
+// list lists every input and routes each file. Files no type claims, and
+// files too recent to read, end here; a file routing cannot settle (several
+// types, a bad time in its name) becomes a job that fails with the reason.
+func (e *Engine) list(ctx context.Context) (jobs []job, ends []early, err error) {
 	now := time.Now()
 	for _, in := range e.inputs {
 		files, err := in.plugin.List(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("input %s: listing: %w", in.name, err)
+			return nil, nil, fmt.Errorf("input %s: listing: %w", in.name, err)
 		}
 		for _, f := range files {
 			if in.owns(f.Path) {
@@ -58,16 +68,21 @@ func (e *Engine) list(ctx context.Context) (jobs []job, unmatched int64, err err
 			}
 			if in.minAge > 0 && !f.ModTime.IsZero() && now.Sub(f.ModTime) < in.minAge {
 				e.log.Debug("file too recent; left for a later run", "input", in.name, "path", f.Path)
+				ends = append(ends, early{in, f, plugins.OutcomeSkipped, reasonRecent})
 				continue
 			}
 			typ, ts, err := e.router.Route(base(f.Path))
-			if err != nil {
-				e.log.Warn("file left alone", "input", in.name, "path", f.Path, "reason", err.Error())
-			}
-			if typ == nil {
-				unmatched++
-				e.log.Debug("file matches no file type", "input", in.name, "path", f.Path)
+			if err == nil && typ == nil {
+				e.log.Info("file matches no file type; left alone", "input", in.name, "path", f.Path)
+				ends = append(ends, early{in, f, plugins.OutcomeUnmatched, "matches no file type"})
 				continue
+			}
+			if err != nil {
+				name := ""
+				if typ != nil {
+					name = typ.Name()
+				}
+				typ, ts = unrouted{name, err}, nil
 			}
 			if ts == nil && !f.ModTime.IsZero() {
 				mt := f.ModTime.UTC()
@@ -86,7 +101,20 @@ func (e *Engine) list(ctx context.Context) (jobs []job, unmatched int64, err err
 		}
 		return a.in.name+"/"+a.file.Path < b.in.name+"/"+b.file.Path
 	})
-	return jobs, unmatched, nil
+	return jobs, ends, nil
+}
+
+// unrouted is the type of a file routing could not settle: the file is
+// read and hashed like any other, then fails with routing's reason.
+type unrouted struct {
+	name string
+	err  error
+}
+
+func (u unrouted) Name() string     { return u.name }
+func (u unrouted) RejectFile() bool { return true }
+func (u unrouted) Decode(context.Context, plugins.Opener, plugins.Limits, func(plugins.Batch) error) error {
+	return u.err
 }
 
 func stamp(t *time.Time) time.Time {
@@ -112,36 +140,72 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 		return s, err
 	}
 	s.ID = id
-	runErr := e.run(ctx, &s)
+	strict, runErr := e.run(ctx, &s)
 	s.Finished = time.Now()
-	switch {
-	case runErr != nil:
-		s.Status = "failed"
-	case s.FilesFailed > 0 || s.RecordsRejected > 0:
-		s.Status = "partial"
-	default:
-		s.Status = "ok"
-	}
+	s.Status = status(s, strict, runErr != nil)
 	// The run row is written even when the run was cancelled.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := e.ledger.FinishRun(fctx, s); err != nil && runErr == nil {
 		runErr = err
 	}
+	e.finished(s, runErr)
 	return s, runErr
 }
 
-func (e *Engine) run(ctx context.Context, s *Summary) error {
-	jobs, unmatched, err := e.list(ctx)
-	s.FilesUnmatched = unmatched
+// status is ok, partial or failed: partial when a file failed, was
+// ambiguous or left, a record was rejected, or strict files matched no type.
+func status(s Summary, strict int64, failed bool) string {
+	switch {
+	case failed:
+		return "failed"
+	case s.FilesFailed+s.FilesAmbiguous+s.FilesLeft+s.RecordsRejected+strict > 0:
+		return "partial"
+	}
+	return "ok"
+}
+
+// finished logs the run's end with every count, for whoever reads the log
+// rather than the summary.
+func (e *Engine) finished(s Summary, err error) {
+	attrs := []any{"run", s.ID, "status", s.Status, "duration", s.Finished.Sub(s.Started).Round(time.Millisecond).String(),
+		"files", s.Files()}
+	for _, o := range plugins.Outcomes {
+		attrs = append(attrs, "files_"+o, *s.Count(o))
+	}
+	attrs = append(attrs, "records_inserted", s.RecordsInserted, "records_duplicate", s.RecordsDuplicate,
+		"records_rejected", s.RecordsRejected)
 	if err != nil {
-		return err
+		attrs = append(attrs, "error", err.Error())
+	}
+	e.log.Info("run finished", attrs...)
+}
+
+// run lists and loads; strict counts the unmatched files of inputs that
+// fail the run on them.
+func (e *Engine) run(ctx context.Context, s *Summary) (strict int64, err error) {
+	jobs, ends, err := e.list(ctx)
+	strict = e.settle(s, ends)
+	if err != nil {
+		return strict, err
 	}
 	if err := e.sweep(ctx); err != nil {
 		e.log.Debug("expired leases not swept", "error", err.Error())
 	}
 	e.events(Event{Kind: "listed", Total: len(jobs)})
-	return e.process(ctx, s, jobs, nil)
+	return strict, e.process(ctx, s, jobs, nil)
+}
+
+// settle counts and reports the files whose outcome listing decided.
+func (e *Engine) settle(s *Summary, ends []early) (strict int64) {
+	for _, f := range ends {
+		*s.Count(f.outcome)++
+		if f.outcome == plugins.OutcomeUnmatched && f.in.failUnmatched {
+			strict++
+		}
+		e.events(Event{Kind: "file", Input: f.in.name, Path: f.file.Path, Status: f.outcome, Reason: f.reason, Bytes: f.file.Size})
+	}
+	return strict
 }
 
 // process loads jobs on the workers, small files in groups. When ctx ends
@@ -167,9 +231,9 @@ func (e *Engine) process(ctx context.Context, s *Summary, jobs []job, done func(
 	units := make(chan lease)
 	var mu sync.Mutex
 	report := func(j job, r result, took time.Duration) {
-		if r.fatal == nil && r.status != "" {
+		if r.fatal == nil && r.outcome != "" {
 			e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
-				Status: r.status, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took})
+				Status: r.outcome, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took})
 		}
 		mu.Lock()
 		r.addTo(s)
@@ -219,33 +283,28 @@ feed:
 
 // result is what happened to one file.
 type result struct {
-	status string // processed | failed | skipped
-	reason string
-	counts plugins.Counts
-	fatal  error
+	outcome string // one of plugins.Outcomes
+	status  string // the ledger's status, when the ledger knows the file's current bytes
+	reason  string
+	counts  plugins.Counts
+	fatal   error
 }
 
-// Why a file was skipped.
+// Why a file was skipped or held.
 const (
 	reasonLoaded   = "already loaded"
 	reasonClaimed  = "claimed by another process"
 	reasonVanished = "vanished"
 	reasonChanged  = "changed while read"
+	reasonRecent   = "too recent (min_age)"
 )
 
 // known: the ledger holds the file's current bytes, loaded or failed.
-func (r result) known() bool {
-	return r.status == plugins.StatusProcessed || r.status == plugins.StatusFailed || r.reason == reasonLoaded
-}
+func (r result) known() bool { return r.status != "" }
 
 func (r result) addTo(s *Summary) {
-	switch r.status {
-	case plugins.StatusProcessed:
-		s.FilesProcessed++
-	case plugins.StatusFailed:
-		s.FilesFailed++
-	case "skipped":
-		s.FilesSkipped++
+	if r.outcome != "" {
+		*s.Count(r.outcome)++
 	}
 	s.RecordsInserted += r.counts.Inserted
 	s.RecordsDuplicate += r.counts.Duplicate
@@ -269,14 +328,16 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	info.Size, info.SHA256 = size, sum
 
 	status, err := e.ledger.Lookup(ctx, j.in.name, j.file.Path, sum)
-	if err != nil {
+	if errors.Is(err, plugins.ErrFatal) {
 		return result{fatal: err}
+	}
+	if err != nil {
+		return e.fail(ctx, j, info, log, err)
 	}
 	if status == plugins.StatusProcessed {
 		// Loaded before: finish what a crash may have left undone.
-		e.act(ctx, j, j.in.onSuccess, log)
 		log.Debug("file already loaded")
-		return result{status: "skipped", reason: reasonLoaded}
+		return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeSkipped, status: status, reason: reasonLoaded})
 	}
 
 	var counts plugins.Counts
@@ -286,20 +347,23 @@ func (e *Engine) file(ctx context.Context, run int64, j job) result {
 	})
 	switch {
 	case errors.Is(err, plugins.ErrLoaded):
-		e.act(ctx, j, j.in.onSuccess, log)
-		return result{status: "skipped", reason: reasonLoaded}
+		return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeSkipped, status: plugins.StatusProcessed, reason: reasonLoaded})
 	case errors.Is(err, errChanged):
 		log.Warn("file changed while it was read; it will be loaded on a later run")
-		return result{status: "skipped", reason: reasonChanged}
+		return result{outcome: plugins.OutcomeSkipped, reason: reasonChanged}
 	case errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil:
 		return result{fatal: err}
 	case err != nil:
 		return e.fail(ctx, j, info, log, err)
 	}
-	log.Info("file loaded", "records", counts.Inserted+counts.Duplicate+counts.Rejected,
-		"inserted", counts.Inserted, "duplicate", counts.Duplicate, "rejected", counts.Rejected)
-	e.act(ctx, j, j.in.onSuccess, log)
-	return result{status: plugins.StatusProcessed, counts: counts}
+	return e.loaded(ctx, j, log, counts)
+}
+
+// loaded logs a committed file and applies on_success.
+func (e *Engine) loaded(ctx context.Context, j job, log *slog.Logger, c plugins.Counts) result {
+	log.Info("file loaded", "records", c.Inserted+c.Duplicate+c.Rejected,
+		"inserted", c.Inserted, "duplicate", c.Duplicate, "rejected", c.Rejected)
+	return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeProcessed, status: plugins.StatusProcessed, counts: c})
 }
 
 // tooBig fails a file over its input's max_file_size.
@@ -325,7 +389,7 @@ func (e *Engine) readErr(ctx context.Context, j job, info plugins.FileInfo, log 
 		} else {
 			log.Warn("file vanished before it was read; skipped")
 		}
-		return result{status: "skipped", reason: reasonVanished}, false
+		return result{outcome: plugins.OutcomeSkipped, reason: reasonVanished}, false
 	case err != nil:
 		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err)), false
 	}
@@ -333,32 +397,58 @@ func (e *Engine) readErr(ctx context.Context, j job, info plugins.FileInfo, log 
 }
 
 // fail records a file as failed, then applies on_failure: the record comes
-// first so that a moved file is never without its reason.
-func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log interface {
-	Warn(string, ...any)
-	Error(string, ...any)
-}, cause error) result {
+// first so that a moved file is never without its reason. Only a lost
+// database makes recording fatal; a file whose failure cannot be recorded
+// stays where it is.
+func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log *slog.Logger, cause error) result {
 	reason := oneLine(cause.Error())
-	if err := e.ledger.Fail(ctx, info, reason); err != nil {
-		return result{fatal: err}
+	r := result{outcome: plugins.OutcomeFailed, status: plugins.StatusFailed, reason: reason}
+	if errors.Is(cause, plugins.ErrAmbiguous) {
+		r.outcome = plugins.OutcomeAmbiguous
 	}
-	e.log.Warn("file failed", "input", j.in.name, "path", j.file.Path, "reason", reason)
-	e.act(ctx, j, j.in.onFailure, e.log.With("input", j.in.name, "path", j.file.Path))
-	return result{status: plugins.StatusFailed, reason: reason}
+	if err := e.ledger.Fail(ctx, info, reason); err != nil {
+		if errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil {
+			return result{fatal: err}
+		}
+		log.Error("file failed, and the ledger refused its failure; it stays where it is", "reason", reason, "error", oneLine(err.Error()))
+		r.status = ""
+		return r
+	}
+	log.Warn("file failed", "reason", reason)
+	return e.done(ctx, j, j.in.onFailure, log, r)
 }
 
-func (e *Engine) act(ctx context.Context, j job, a action, log interface{ Error(string, ...any) }) {
+// done applies a file's action once the ledger knows it. A failed action
+// leaves the file where it is, and its outcome becomes left.
+func (e *Engine) done(ctx context.Context, j job, a action, log *slog.Logger, r result) result {
+	if err := e.act(ctx, j, a); err != nil {
+		log.Error("file action failed; the file stays where it is, and the action is retried on the next run",
+			"action", a.String(), "error", oneLine(err.Error()))
+		r.outcome, r.reason = plugins.OutcomeLeft, oneLine(a.String()+" failed: "+err.Error())
+	}
+	return r
+}
+
+func (e *Engine) act(ctx context.Context, j job, a action) error {
 	if a.kind == "keep" {
-		return
+		return nil
 	}
 	loc, err := j.in.apply(ctx, a, j.file.Path)
-	if err != nil {
-		if !errors.Is(err, plugins.ErrVanished) {
-			log.Error("file action failed; it will be retried on the next run", "action", a.String(), "error", err.Error())
+	if errors.Is(err, plugins.ErrVanished) {
+		// Gone is fine (a replica moved it) unless it is still there: some
+		// stores answer "not found" for a move they refused.
+		rc, oerr := j.in.plugin.Open(ctx, j.file.Path)
+		if oerr != nil {
+			return nil
 		}
-		return
+		rc.Close()
+		return fmt.Errorf("%w, yet the file is still there", err)
+	}
+	if err != nil {
+		return err
 	}
 	e.located(ctx, j, loc)
+	return nil
 }
 
 var errChanged = errors.New("file changed while it was read")
@@ -417,7 +507,7 @@ func (e *Engine) load(ctx context.Context, j job, info plugins.FileInfo, open pl
 		first = false
 		return hashingReader{rc, h}, nil
 	}
-	err := j.typ.Decode(ctx, hashed, plugins.Limits{}, func(b plugins.Batch) error {
+	err := j.typ.Decode(ctx, hashed, j.in.limits, func(b plugins.Batch) error {
 		if j.typ.RejectFile() {
 			inv.add(b.Rejects)
 			if inv.n > 0 {
@@ -504,10 +594,19 @@ func digest(open plugins.Opener) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// maxReason bounds a reason in bytes: it goes into the ledger and logs.
+const maxReason = 1000
+
+// oneLine makes a reason fit the ledger: one line of valid UTF-8, cut at
+// a character boundary.
 func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 1000 {
-		s = s[:997] + "..."
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\ufffd")), " ")
+	if len(s) <= maxReason {
+		return s
 	}
-	return s
+	cut := maxReason - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

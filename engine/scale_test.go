@@ -138,7 +138,7 @@ func TestClaimedFileSkipped(t *testing.T) {
 	var reasons []string
 	var mu sync.Mutex
 	e := h.engine("dir", "", engine.Options{Events: func(ev engine.Event) {
-		if ev.Kind == "file" && ev.Status == "skipped" {
+		if ev.Kind == "file" && ev.Status == "held" {
 			mu.Lock()
 			reasons = append(reasons, ev.Reason)
 			mu.Unlock()
@@ -148,7 +148,7 @@ func TestClaimedFileSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.FilesProcessed != 1 || s.FilesSkipped != 1 || s.FilesFailed != 0 || s.Status != "ok" {
+	if s.FilesProcessed != 1 || s.FilesHeld != 1 || s.FilesSkipped != 0 || s.FilesFailed != 0 || s.Status != "ok" {
 		t.Fatalf("%+v", s)
 	}
 	if len(reasons) != 1 || reasons[0] != "claimed by another process" {

@@ -140,24 +140,38 @@ type seenAs struct {
 	mod  time.Time
 }
 
-// fresh drops the files seen unchanged, and forgets those gone.
-func (w *watchState) fresh(jobs []job) []job {
-	listed := make(map[string]bool, len(jobs))
+// fresh drops the files seen unchanged, and forgets those gone. A file no
+// type claims is reported once until it changes.
+func (w *watchState) fresh(jobs []job, ends []early) ([]job, []early) {
+	listed := make(map[string]bool, len(jobs)+len(ends))
+	same := func(in *input, f plugins.File) bool {
+		k := fileKey(in, f.Path)
+		listed[k] = true
+		st, ok := w.seen[k]
+		return ok && st.size == f.Size && st.mod.Equal(f.ModTime)
+	}
 	out := jobs[:0]
 	for _, j := range jobs {
-		k := jobKey(j)
-		listed[k] = true
-		if st, ok := w.seen[k]; ok && st.size == j.file.Size && st.mod.Equal(j.file.ModTime) {
+		if !same(j.in, j.file) {
+			out = append(out, j)
+		}
+	}
+	outEnds := ends[:0]
+	for _, f := range ends {
+		if same(f.in, f.file) {
 			continue
 		}
-		out = append(out, j)
+		if f.outcome == plugins.OutcomeUnmatched && !f.file.ModTime.IsZero() {
+			w.seen[fileKey(f.in, f.file.Path)] = seenAs{f.file.Size, f.file.ModTime}
+		}
+		outEnds = append(outEnds, f)
 	}
 	for k := range w.seen {
 		if !listed[k] {
 			delete(w.seen, k)
 		}
 	}
-	return out
+	return out, outEnds
 }
 
 // record remembers a file the ledger now knows, when it stays where it
@@ -206,13 +220,14 @@ func (e *Engine) loop(ctx context.Context, w *watchState) (l Loop) {
 	for len(w.unfinished) > 0 && e.ledger.FinishRun(ctx, w.unfinished[0]) == nil {
 		w.unfinished = w.unfinished[1:]
 	}
-	jobs, unmatched, err := e.list(ctx)
-	s.FilesUnmatched = unmatched
+	jobs, ends, err := e.list(ctx)
+	jobs, ends = w.fresh(jobs, ends)
+	strict := e.settle(s, ends)
 	if err != nil {
 		l.Err = err
 		return l
 	}
-	if jobs = w.fresh(jobs); len(jobs) == 0 {
+	if len(jobs) == 0 {
 		return l
 	}
 	if s.ID, l.Err = e.ledger.StartRun(ctx, e.name); l.Err != nil {
@@ -221,20 +236,15 @@ func (e *Engine) loop(ctx context.Context, w *watchState) (l Loop) {
 	}
 	e.events(Event{Kind: "listed", Total: len(jobs)})
 	err = e.process(ctx, s, jobs, w.record)
+	// Stopping early is not a failure: the files not started are still in
+	// their inputs for the next process.
 	stopped := ctx.Err() != nil && errors.Is(err, context.Cause(ctx))
 	s.Finished = time.Now()
-	switch {
-	case err != nil && !stopped:
-		s.Status = "failed"
+	if err != nil && !stopped {
 		l.Err = err
 		l.DatabaseOK = !errors.Is(err, plugins.ErrFatal)
-	case s.FilesFailed > 0 || s.RecordsRejected > 0:
-		s.Status = "partial"
-	default:
-		// Stopping early is not a failure: the files not started are
-		// still in their inputs for the next process.
-		s.Status = "ok"
 	}
+	s.Status = status(*s, strict, l.Err != nil)
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if ferr := e.ledger.FinishRun(fctx, *s); ferr != nil {
@@ -243,5 +253,6 @@ func (e *Engine) loop(ctx context.Context, w *watchState) (l Loop) {
 			l.Err, l.DatabaseOK = ferr, false
 		}
 	}
+	e.finished(*s, l.Err)
 	return l
 }

@@ -12,6 +12,9 @@ var ErrLoaded = errors.New("file already loaded")
 // ErrVanished means a listed file was gone when it was read.
 var ErrVanished = errors.New("file vanished")
 
+// ErrAmbiguous means several file types claim a file's name.
+var ErrAmbiguous = errors.New("ambiguous file type")
+
 // CleanPath turns a path from a listing into a slash-separated path relative
 // to the input's root, refusing anything that would leave the root.
 func CleanPath(p string) (string, error) {

@@ -113,11 +113,14 @@ type RunSummary struct {
 	Pipeline         string
 	Started          time.Time
 	Finished         time.Time
-	Status           string // ok | partial | failed
+	Status           string // ok | partial | failed (| running, aborted in the ledger)
 	FilesProcessed   int64
 	FilesFailed      int64
 	FilesSkipped     int64
 	FilesUnmatched   int64
+	FilesAmbiguous   int64
+	FilesHeld        int64
+	FilesLeft        int64
 	RecordsInserted  int64
 	RecordsDuplicate int64
 	RecordsRejected  int64
@@ -128,6 +131,58 @@ const (
 	StatusProcessed = "processed"
 	StatusFailed    = "failed"
 )
+
+// Outcomes: every file a run lists ends it in exactly one. Processed and
+// failed are also ledger statuses; ambiguous files are failed there, and
+// left ones keep their ledger status.
+const (
+	OutcomeProcessed = StatusProcessed
+	OutcomeFailed    = StatusFailed
+	OutcomeUnmatched = "unmatched" // no file type claims its name
+	OutcomeAmbiguous = "ambiguous" // several do; failed with their names
+	OutcomeHeld      = "held"      // a live process holds its lease
+	OutcomeLeft      = "left"      // committed, but its action failed
+	OutcomeSkipped   = "skipped"   // loaded before, too recent, gone or not a regular file
+)
+
+// Outcomes lists them in the order summaries show them.
+var Outcomes = []string{OutcomeProcessed, OutcomeFailed, OutcomeAmbiguous, OutcomeLeft,
+	OutcomeUnmatched, OutcomeHeld, OutcomeSkipped}
+
+// Count returns a pointer to the summary's counter of an outcome.
+func (r *RunSummary) Count(outcome string) *int64 {
+	switch outcome {
+	case OutcomeProcessed:
+		return &r.FilesProcessed
+	case OutcomeFailed:
+		return &r.FilesFailed
+	case OutcomeUnmatched:
+		return &r.FilesUnmatched
+	case OutcomeAmbiguous:
+		return &r.FilesAmbiguous
+	case OutcomeHeld:
+		return &r.FilesHeld
+	case OutcomeLeft:
+		return &r.FilesLeft
+	case OutcomeSkipped:
+		return &r.FilesSkipped
+	}
+	panic("plugins: unknown outcome " + outcome)
+}
+
+// Files is how many files the run listed: the sum of every outcome.
+func (r RunSummary) Files() int64 {
+	var n int64
+	for _, o := range Outcomes {
+		n += *r.Count(o)
+	}
+	return n
+}
+
+// Troubled reports whether an outcome makes a run partial.
+func Troubled(outcome string) bool {
+	return outcome == OutcomeFailed || outcome == OutcomeAmbiguous || outcome == OutcomeLeft
+}
 
 // Env is what a plugin gets from the engine at Init.
 type Env struct {

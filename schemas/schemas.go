@@ -138,7 +138,7 @@ func (s *Set) Find(base string) (*Type, *time.Time, error) {
 	for i, t := range found {
 		names[i] = t.name
 	}
-	return nil, nil, fmt.Errorf("file name %q matches several file types: %s", base, strings.Join(names, ", "))
+	return nil, nil, fmt.Errorf("%w: file name %q matches several file types: %s", plugins.ErrAmbiguous, base, strings.Join(names, ", "))
 }
 
 func (t *Type) fileTime(base string) *time.Time {

@@ -109,14 +109,17 @@ func writeRuns(w io.Writer, runs []plugins.RunSummary) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTARTED\tDURATION\tFILES OK\tFAILED\tSKIPPED\tINSERTED\tDUPLICATE\tREJECTED\tSTATUS")
+	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTARTED\tDURATION\tPROCESSED\tFAILED\tAMBIGUOUS\tLEFT\tUNMATCHED\tHELD\tSKIPPED\tINSERTED\tDUPLICATE\tREJECTED\tSTATUS")
 	for _, r := range runs {
 		took := "-"
 		if !r.Finished.IsZero() {
 			took = duration(r.Finished.Sub(r.Started))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Pipeline, stamp(r.Started), took,
-			r.FilesProcessed, r.FilesFailed, r.FilesSkipped, r.RecordsInserted, r.RecordsDuplicate, r.RecordsRejected, r.Status)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t", r.ID, r.Pipeline, stamp(r.Started), took)
+		for _, o := range plugins.Outcomes {
+			fmt.Fprintf(tw, "%d\t", *r.Count(o))
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%s\n", r.RecordsInserted, r.RecordsDuplicate, r.RecordsRejected, r.Status)
 	}
 	return tw.Flush()
 }
@@ -131,6 +134,9 @@ type runJSON struct {
 	FilesFailed      int64      `json:"files_failed"`
 	FilesSkipped     int64      `json:"files_skipped"`
 	FilesUnmatched   int64      `json:"files_unmatched"`
+	FilesAmbiguous   int64      `json:"files_ambiguous"`
+	FilesHeld        int64      `json:"files_held"`
+	FilesLeft        int64      `json:"files_left"`
 	RecordsInserted  int64      `json:"records_inserted"`
 	RecordsDuplicate int64      `json:"records_duplicate"`
 	RecordsRejected  int64      `json:"records_rejected"`
@@ -141,7 +147,8 @@ func runsJSON(runs []plugins.RunSummary) []runJSON {
 	for i, r := range runs {
 		out[i] = runJSON{ID: r.ID, Pipeline: r.Pipeline, StartedAt: r.Started, Status: r.Status,
 			FilesProcessed: r.FilesProcessed, FilesFailed: r.FilesFailed, FilesSkipped: r.FilesSkipped,
-			FilesUnmatched: r.FilesUnmatched, RecordsInserted: r.RecordsInserted,
+			FilesUnmatched: r.FilesUnmatched, FilesAmbiguous: r.FilesAmbiguous, FilesHeld: r.FilesHeld,
+			FilesLeft: r.FilesLeft, RecordsInserted: r.RecordsInserted,
 			RecordsDuplicate: r.RecordsDuplicate, RecordsRejected: r.RecordsRejected}
 		if !r.Finished.IsZero() {
 			out[i].FinishedAt = &r.Finished

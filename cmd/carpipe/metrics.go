@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 
 	"github.com/carpipe/carpipe/engine"
+	"github.com/carpipe/carpipe/plugins"
 )
 
 // metrics turns engine events and run results into Prometheus metrics.
@@ -40,10 +41,10 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		files: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_files_total",
-			Help: "Files dealt with, by input, file type and outcome (processed, failed, skipped)."},
+			Help: "Files listed, by input, file type and outcome: processed, failed, ambiguous, left, unmatched, held, skipped."},
 			[]string{"input", "file_type", "outcome"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_files_skipped_total",
-			Help: "Skipped files by reason: loaded (already in the ledger), claimed (by another process), vanished, changed (while read)."},
+			Help: "Skipped files by reason: loaded (already in the ledger), vanished, changed (while read), recent (min_age)."},
 			[]string{"input", "reason"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_records_total",
 			Help: "Records of loaded files, by input, file type and outcome (inserted, duplicate, rejected)."},
@@ -72,9 +73,9 @@ func newMetrics() *metrics {
 
 var skipReasons = map[string]string{
 	"already loaded":             "loaded",
-	"claimed by another process": "claimed",
 	"vanished":                   "vanished",
 	"changed while read":         "changed",
+	"too recent (min_age)":       "recent",
 }
 
 // event is the engine's Events hook: counters only, it never blocks.
@@ -84,12 +85,13 @@ func (m *metrics) event(ev engine.Event) {
 		m.files.WithLabelValues(ev.Input, ev.FileType, ev.Status).Inc()
 		m.duration.WithLabelValues(ev.FileType, ev.Status).Observe(ev.Duration.Seconds())
 		switch ev.Status {
-		case "skipped":
+		case plugins.OutcomeSkipped:
 			reason, ok := skipReasons[ev.Reason]
 			if !ok {
 				reason = "other"
 			}
 			m.skipped.WithLabelValues(ev.Input, reason).Inc()
+		case plugins.OutcomeUnmatched, plugins.OutcomeHeld:
 		default:
 			m.bytes.WithLabelValues(ev.Input, ev.FileType).Add(float64(ev.Bytes))
 			m.records.WithLabelValues(ev.Input, ev.FileType, "inserted").Add(float64(ev.Counts.Inserted))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/carpipe/carpipe/config"
@@ -90,7 +91,7 @@ func runCmd(c *cli, args []string) int {
 		c.fail(err)
 		return exitFatal
 	}
-	if s.FilesFailed > 0 || s.RecordsRejected > 0 {
+	if s.Status == "partial" {
 		return exitPartial
 	}
 	return exitOK
@@ -103,10 +104,18 @@ func (c *cli) summary(s engine.Summary) {
 	d := s.Finished.Sub(s.Started)
 	rate := float64(s.RecordsInserted+s.RecordsDuplicate) / max(d.Seconds(), 1e-9)
 	fmt.Fprintf(c.stdout, "run %d of %s: %s in %s\n", s.ID, s.Pipeline, s.Status, d.Round(time.Millisecond))
-	fmt.Fprintf(c.stdout, "  files:   %d processed, %d failed, %d skipped, %d unmatched\n",
-		s.FilesProcessed, s.FilesFailed, s.FilesSkipped, s.FilesUnmatched)
+	fmt.Fprintf(c.stdout, "  files:   %s\n", outcomes(s))
 	fmt.Fprintf(c.stdout, "  records: %d inserted, %d duplicate, %d rejected (%.0f records/s)\n",
 		s.RecordsInserted, s.RecordsDuplicate, s.RecordsRejected, rate)
+}
+
+// outcomes lists a run's file counts, every outcome named.
+func outcomes(s engine.Summary) string {
+	parts := make([]string, len(plugins.Outcomes))
+	for i, o := range plugins.Outcomes {
+		parts[i] = fmt.Sprintf("%d %s", *s.Count(o), o)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func migrateCmd(c *cli, args []string) int {

@@ -107,14 +107,6 @@ func (c *cli) watch(e *engine.Engine, o *runOpts, m *metrics) int {
 		if m != nil {
 			m.done(l.Summary, l.Err, l.DatabaseOK)
 		}
-		s := l.Summary
-		if s.ID == 0 {
-			return
-		}
-		c.log.Info("run finished", "run", s.ID, "status", s.Status,
-			"processed", s.FilesProcessed, "failed", s.FilesFailed, "skipped", s.FilesSkipped,
-			"inserted", s.RecordsInserted, "duplicate", s.RecordsDuplicate, "rejected", s.RecordsRejected,
-			"duration", s.Finished.Sub(s.Started).Round(time.Millisecond).String())
 	}})
 	if err != nil {
 		c.fail(err)

@@ -32,7 +32,7 @@ const lazyCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS la
 
 // upsert takes a free row, an expired one, or one the holder already has.
 const upsert = ` ON CONFLICT (input, path_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-	WHERE claims.expires_at < %s OR claims.holder = excluded.holder RETURNING path`
+	WHERE claims.expires_at < %s OR claims.holder = excluded.holder RETURNING path_key`
 
 // Paths are claimed in sorted order, so that two holders claiming
 // overlapping sets wait on each other in the same order and never deadlock.
@@ -50,7 +50,9 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 	}
 	paths = slices.Sorted(slices.Values(paths))
 	if s.Dialect == dialect.Postgres {
-		return s.returning(ctx, "claiming", pgClaim, input, holder, ttl.Seconds(), pq.Array(paths), pq.Array(pathKeys(paths)))
+		keys := pathKeys(paths)
+		got, err := s.returning(ctx, "claiming", pgClaim, input, holder, ttl.Seconds(), pq.Array(pathTexts(paths)), pq.Array(keys))
+		return byKey(paths, keys, got), err
 	}
 	s.write.Lock()
 	defer s.write.Unlock()
@@ -65,7 +67,7 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 				q.WriteByte(',')
 			}
 			q.WriteString("(?,?,?,?,?)")
-			args = append(args, input, p, PathKey(p), holder, now.Add(ttl))
+			args = append(args, input, PathText(p), PathKey(p), holder, now.Add(ttl))
 		}
 		fmt.Fprintf(&q, upsert, "?")
 		some, err := s.returning(ctx, "claiming", q.String(), append(args, now)...)
@@ -74,7 +76,7 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 		}
 		got = append(got, some...)
 	}
-	return got, nil
+	return byKey(paths, pathKeys(paths), got), nil
 }
 
 func pathKeys(paths []string) []string {
@@ -83,6 +85,29 @@ func pathKeys(paths []string) []string {
 		keys[i] = PathKey(p)
 	}
 	return keys
+}
+
+func pathTexts(paths []string) []string {
+	texts := make([]string, len(paths))
+	for i, p := range paths {
+		texts[i] = PathText(p)
+	}
+	return texts
+}
+
+// byKey maps the keys a statement returned back to the paths they key.
+func byKey(paths, keys, got []string) []string {
+	want := make(map[string]bool, len(got))
+	for _, k := range got {
+		want[k] = true
+	}
+	var out []string
+	for i, k := range keys {
+		if want[k] {
+			out = append(out, paths[i])
+		}
+	}
+	return out
 }
 
 // returning runs a statement and collects the paths it returns.

@@ -216,16 +216,17 @@ func (s *Store) claimRows(ctx context.Context, tx *sql.Tx, files []plugins.FileD
 			ft = *f.Info.Time
 		}
 		n, rej := len(f.Batch.Records), len(f.Batch.Rejects)
-		args = append(args, f.Info.Run, f.Info.Input, f.Info.Path, PathKey(f.Info.Path), f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now,
-			n+rej, n, rej, f.Info.Path)
-		at[[3]string{f.Info.Input, f.Info.Path, f.Info.SHA256}] = i
+		text := PathText(f.Info.Path)
+		args = append(args, f.Info.Run, f.Info.Input, text, PathKey(f.Info.Path), f.Info.FileType, f.Info.Size, f.Info.SHA256, ft, now,
+			n+rej, n, rej, text)
+		at[[3]string{f.Info.Input, PathKey(f.Info.Path), f.Info.SHA256}] = i
 	}
 	q.WriteString(` ON CONFLICT (input, path_key, sha256) DO UPDATE SET run_id = excluded.run_id, file_type = excluded.file_type,
 	status = 'processed', error = '', processed_at = excluded.processed_at, location = excluded.location,
 	records_total = excluded.records_total, records_inserted = excluded.records_inserted,
 	records_duplicate = 0, records_rejected = excluded.records_rejected
 	WHERE files.status = 'failed'
-	RETURNING id, input, path, sha256`)
+	RETURNING id, input, path_key, sha256`)
 	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,8 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]plugins.RunSummary, erro
 	for i, r := range rows {
 		out[i] = plugins.RunSummary{ID: int64(r.ID), Pipeline: r.Pipeline, Started: r.StartedAt, Status: r.Status,
 			FilesProcessed: r.FilesProcessed, FilesFailed: r.FilesFailed, FilesSkipped: r.FilesSkipped,
-			FilesUnmatched: r.FilesUnmatched, RecordsInserted: r.RecordsInserted,
+			FilesUnmatched: r.FilesUnmatched, FilesAmbiguous: r.FilesAmbiguous, FilesHeld: r.FilesHeld,
+			FilesLeft: r.FilesLeft, RecordsInserted: r.RecordsInserted,
 			RecordsDuplicate: r.RecordsDuplicate, RecordsRejected: r.RecordsRejected}
 		if r.FinishedAt != nil {
 			out[i].Finished = *r.FinishedAt

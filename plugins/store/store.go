@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -115,6 +117,7 @@ func (s *Store) FinishRun(ctx context.Context, r plugins.RunSummary) error {
 		SetFinishedAt(r.Finished).SetStatus(r.Status).
 		SetFilesProcessed(r.FilesProcessed).SetFilesFailed(r.FilesFailed).
 		SetFilesSkipped(r.FilesSkipped).SetFilesUnmatched(r.FilesUnmatched).
+		SetFilesAmbiguous(r.FilesAmbiguous).SetFilesHeld(r.FilesHeld).SetFilesLeft(r.FilesLeft).
 		SetRecordsInserted(r.RecordsInserted).SetRecordsDuplicate(r.RecordsDuplicate).
 		SetRecordsRejected(r.RecordsRejected).Exec(ctx)
 	if err != nil {
@@ -130,7 +133,7 @@ func (s *Store) Lookup(ctx context.Context, input, path, sum string) (string, er
 		return "", nil
 	}
 	if err != nil {
-		return "", plugins.Fatal(fmt.Errorf("reading the ledger: %w", err))
+		return "", s.wrap(fmt.Errorf("reading the ledger: %w", err))
 	}
 	return f.Status, nil
 }
@@ -145,19 +148,19 @@ func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) err
 		old, err := c.File.Query().Where(file.Input(f.Input), file.PathKey(PathKey(f.Path)), file.Sha256(f.SHA256)).Only(ctx)
 		switch {
 		case ent.IsNotFound(err):
-			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(f.Path).SetPathKey(PathKey(f.Path)).
+			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(PathText(f.Path)).SetPathKey(PathKey(f.Path)).
 				SetFileType(f.FileType).SetSize(f.Size).SetSha256(f.SHA256).SetNillableFileTime(f.Time).
-				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(f.Path).SetProcessedAt(time.Now()).Exec(ctx)
+				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(PathText(f.Path)).SetProcessedAt(time.Now()).Exec(ctx)
 		case err != nil:
 			return err
 		case old.Status == plugins.StatusProcessed:
 			return nil // a concurrent run loaded it
 		}
 		return old.Update().SetRunID(int(f.Run)).SetFileType(f.FileType).SetError(reason).
-			SetLocation(f.Path).SetProcessedAt(time.Now()).Exec(ctx)
+			SetLocation(PathText(f.Path)).SetProcessedAt(time.Now()).Exec(ctx)
 	})
 	if err != nil {
-		return plugins.Fatal(fmt.Errorf("recording a failed file: %w", err))
+		return s.wrap(fmt.Errorf("recording a failed file: %w", err))
 	}
 	return nil
 }
@@ -236,9 +239,9 @@ func (t *fileTx) begin(ctx context.Context) error {
 	// concurrent writer of the same file makes it wait for that commit.
 	now := time.Now()
 	t.id, err = t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
-		SetPath(t.info.Path).SetPathKey(PathKey(t.info.Path)).SetFileType(t.info.FileType).SetSize(t.info.Size).
+		SetPath(PathText(t.info.Path)).SetPathKey(PathKey(t.info.Path)).SetFileType(t.info.FileType).SetSize(t.info.Size).
 		SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
-		SetStatus(plugins.StatusProcessed).SetLocation(t.info.Path).SetProcessedAt(now).
+		SetStatus(plugins.StatusProcessed).SetLocation(PathText(t.info.Path)).SetProcessedAt(now).
 		OnConflict(
 			entsql.ConflictColumns(file.FieldInput, file.FieldPathKey, file.FieldSha256),
 			entsql.ResolveWith(func(u *entsql.UpdateSet) {
@@ -246,7 +249,7 @@ func (t *fileTx) begin(ctx context.Context) error {
 				u.Set(file.FieldFileType, t.info.FileType)
 				u.Set(file.FieldStatus, plugins.StatusProcessed)
 				u.Set(file.FieldError, "")
-				u.Set(file.FieldLocation, t.info.Path)
+				u.Set(file.FieldLocation, PathText(t.info.Path))
 				u.Set(file.FieldProcessedAt, now)
 			}),
 			entsql.UpdateWhere(entsql.EQ(file.FieldStatus, plugins.StatusFailed)),
@@ -336,14 +339,34 @@ func (t *fileTx) finish() {
 // PostgreSQL btree entry must fit a third of a page.
 const maxPathKey = 512
 
-// PathKey is how the unique indexes hold a path: itself when short, else
-// its digest; the path column keeps the full text.
+// PathKey is how the unique indexes hold a path: itself when short and
+// valid UTF-8, else its digest; the path column keeps the text.
 func PathKey(p string) string {
-	if len(p) <= maxPathKey {
+	if len(p) <= maxPathKey && utf8.ValidString(p) {
 		return p
 	}
 	sum := sha256.Sum256([]byte(p))
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// PathText is a path as a text column can hold it: a name that is not
+// valid UTF-8 (any byte string is a POSIX name) shows its stray bytes as
+// \xNN. Only PathKey identifies the file.
+func PathText(p string) string {
+	if utf8.ValidString(p) {
+		return p
+	}
+	var b strings.Builder
+	for len(p) > 0 {
+		r, n := utf8.DecodeRuneInString(p)
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "\\x%02x", p[0])
+		} else {
+			b.WriteString(p[:n])
+		}
+		p = p[n:]
+	}
+	return b.String()
 }
 
 func isNoRows(err error) bool {
