@@ -72,10 +72,10 @@ func newMetrics() *metrics {
 }
 
 var skipReasons = map[string]string{
-	"already loaded":             "loaded",
-	"vanished":                   "vanished",
-	"changed while read":         "changed",
-	"too recent (min_age)":       "recent",
+	"already loaded":       "loaded",
+	"vanished":             "vanished",
+	"changed while read":   "changed",
+	"too recent (min_age)": "recent",
 }
 
 // event is the engine's Events hook: counters only, it never blocks.
