@@ -146,8 +146,8 @@ const (
 )
 
 // Outcomes lists them in the order summaries show them.
-var Outcomes = []string{OutcomeProcessed, OutcomeFailed, OutcomeAmbiguous, OutcomeLeft,
-	OutcomeUnmatched, OutcomeHeld, OutcomeSkipped}
+var Outcomes = []string{OutcomeProcessed, OutcomeFailed, OutcomeSkipped, OutcomeUnmatched,
+	OutcomeAmbiguous, OutcomeLeft, OutcomeHeld}
 
 // Count returns a pointer to the summary's counter of an outcome.
 func (r *RunSummary) Count(outcome string) *int64 {

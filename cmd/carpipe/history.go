@@ -109,7 +109,7 @@ func writeRuns(w io.Writer, runs []plugins.RunSummary) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTARTED\tDURATION\tPROCESSED\tFAILED\tAMBIGUOUS\tLEFT\tUNMATCHED\tHELD\tSKIPPED\tINSERTED\tDUPLICATE\tREJECTED\tSTATUS")
+	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTARTED\tDURATION\tPROCESSED\tFAILED\tSKIPPED\tUNMATCHED\tAMBIGUOUS\tLEFT\tHELD\tINSERTED\tDUPLICATE\tREJECTED\tSTATUS")
 	for _, r := range runs {
 		took := "-"
 		if !r.Finished.IsZero() {

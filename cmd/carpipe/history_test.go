@@ -37,7 +37,7 @@ func TestRunsAndFiles(t *testing.T) {
 
 			code, out, errs = carpipe(t, "runs", "-c", p.config)
 			wantCode(t, code, exitOK, out, errs)
-			if !strings.HasPrefix(out, "RUN  PIPELINE  STARTED              DURATION  FILES OK  FAILED  SKIPPED  INSERTED  DUPLICATE  REJECTED  STATUS\n") {
+			if !strings.HasPrefix(out, "RUN  PIPELINE  STARTED              DURATION  PROCESSED  FAILED  SKIPPED  UNMATCHED  AMBIGUOUS  LEFT  HELD  INSERTED  DUPLICATE  REJECTED  STATUS\n") {
 				t.Errorf("header:\n%s", out)
 			}
 			rows := table(t, out)
@@ -52,7 +52,7 @@ func TestRunsAndFiles(t *testing.T) {
 			if _, err := time.ParseDuration(r[4]); err != nil {
 				t.Errorf("duration %q: %v", r[4], err)
 			}
-			if want := []string{"1", "test", "1", "4", "0", "2", "0", "0", "partial"}; !slices.Equal(append(r[:2:2], r[5:]...), want) {
+			if want := []string{"1", "test", "1", "4", "0", "1", "0", "0", "0", "2", "0", "0", "partial"}; !slices.Equal(append(r[:2:2], r[5:]...), want) {
 				t.Errorf("run row %v, want %v", r, want)
 			}
 
