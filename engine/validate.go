@@ -15,9 +15,10 @@ import (
 
 // Source is a file to validate.
 type Source struct {
-	Input string // "" for a file named on the command line
-	Path  string
-	Open  plugins.Opener
+	Input  string // "" for a file named on the command line
+	Path   string
+	Open   plugins.Opener
+	Limits plugins.Limits // the input's, so that validate and run agree
 }
 
 // Report is what validating one file found.
@@ -60,7 +61,7 @@ func (e *Engine) Sources(ctx context.Context) ([]Source, error) {
 				continue
 			}
 			plugin, p := in.plugin, f.Path
-			out = append(out, Source{Input: in.name, Path: p, Open: func() (io.ReadCloser, error) { return plugin.Open(ctx, p) }})
+			out = append(out, Source{Input: in.name, Path: p, Limits: in.limits, Open: func() (io.ReadCloser, error) { return plugin.Open(ctx, p) }})
 		}
 	}
 	return out, nil
@@ -104,7 +105,7 @@ func validate(ctx context.Context, router plugins.Router, src Source) Report {
 	r.FileType = typ.Name()
 	seen := map[uint64]int{}
 	seed := maphash.MakeSeed()
-	err = typ.Decode(ctx, src.Open, plugins.Limits{}, func(b plugins.Batch) error {
+	err = typ.Decode(ctx, src.Open, src.Limits, func(b plugins.Batch) error {
 		r.Records += len(b.Records) + len(b.Rejects)
 		for _, rec := range b.Records {
 			h := maphash.String(seed, rec.Key)
