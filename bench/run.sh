@@ -58,7 +58,7 @@ run_ceiling() {
 	"$W/carpipe" migrate -c "$W/ceil.yaml" --log-level warn >/dev/null
 	# The same tables and indexes; one ledger row for the records to point at.
 	psql -q -X "$PG/carpipe_ceiling" -c "INSERT INTO runs (pipeline, started_at, status) VALUES ('ceiling', now(), 'ok');
-		INSERT INTO files (run_id, input, path, file_type, size, sha256, status, processed_at) VALUES (1, 'x', 'x', 'x', 0, 'x', 'processed', now());
+		INSERT INTO files (run_id, input, path, path_key, file_type, size, sha256, status, processed_at) VALUES (1, 'x', 'x', 'x', 'x', 0, 'x', 'processed', now());
 		ALTER TABLE records ALTER COLUMN file_id SET DEFAULT 1;" >/dev/null
 	local s e
 	s=$(now)
