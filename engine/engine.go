@@ -9,11 +9,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/big"
 	"path"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/plugins"
@@ -184,10 +188,10 @@ func (e *Engine) newInput(cfg *config.Config, reg *plugins.Registry, p config.Pl
 		err = errors.New("min_age must not be negative")
 	}
 	if err == nil {
-		in.maxSize, err = parseSize(c.MaxSize)
+		in.maxSize, err = ParseSize("max_file_size", c.MaxSize)
 	}
 	if err == nil {
-		in.limits.MaxRecord, err = parseSize(c.MaxRecord)
+		in.limits.MaxRecord, err = ParseSize("max_record_size", c.MaxRecord)
 	}
 	switch c.Unmatched {
 	case "", "keep":
@@ -338,23 +342,35 @@ func (in *input) apply(ctx context.Context, a action, p string) (string, error) 
 
 func base(p string) string { return path.Base(p) }
 
-var units = map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
-
-// parseSize reads "1048576", "512MiB" or "2GB"; "" is no limit.
-func parseSize(s string) (int64, error) {
+// ParseSize reads a size in bytes, such as 1048576, 512MiB or 2GB, for
+// the YAML key named key; "" is 0, which the caller takes for its default.
+// A size must be a whole number of bytes above 0 that fits in an int64.
+func ParseSize(key, s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
+	bad := fmt.Errorf("%s %q: want a whole number of bytes above 0 and below 8EiB, such as 1048576, 512MiB or 2GB", key, s)
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, bad
 	}
-	f, err := strconv.ParseFloat(num, 64)
-	mult, ok := units[unit]
-	if err != nil || !ok || f <= 0 {
-		return 0, fmt.Errorf("max_file_size %q: want a positive size such as 1048576, 512MiB or 2GB", s)
+	// ParseBytes drops a fraction of a byte (0.5 would be 0): a number with
+	// a point is worked out exactly instead.
+	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' && r != ',' })
+	if i < 0 {
+		i = len(s)
 	}
-	return int64(f * float64(mult)), nil
+	if num := strings.ReplaceAll(s[:i], ",", ""); strings.Contains(num, ".") {
+		unit, err := humanize.ParseBytes("1" + s[i:])
+		r, ok := new(big.Rat).SetString(num)
+		if err != nil || !ok {
+			return 0, bad
+		}
+		r.Mul(r, new(big.Rat).SetUint64(unit))
+		if !r.IsInt() || r.Sign() <= 0 || !r.Num().IsInt64() {
+			return 0, bad
+		}
+		return r.Num().Int64(), nil
+	}
+	return int64(n), nil
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -168,13 +170,55 @@ func (m *metrics) serve(addr string, mask func(string) string) (*http.Server, ne
 // push sends the carpipe_* metrics to a Pushgateway, replacing the
 // group's previous push: the job "carpipe", the pipeline, and the index
 // of an Indexed Job's pod when there is one, so parallel pods do not
-// overwrite each other.
-func (m *metrics) push(ctx context.Context, url, pipeline, index string) error {
-	p := push.New(url, "carpipe").Gatherer(m.reg).Grouping("pipeline", pipeline)
+// overwrite each other. The URL's user and password go as basic auth.
+func (m *metrics) push(ctx context.Context, gateway *url.URL, pipeline, index string) error {
+	bare := *gateway
+	bare.User = nil
+	client := &pushClient{}
+	p := push.New(bare.String(), "carpipe").Client(client).Gatherer(m.reg).Grouping("pipeline", pipeline)
+	if u := gateway.User; u != nil {
+		pw, _ := u.Password()
+		p = p.BasicAuth(u.Username(), pw)
+	}
 	if index != "" {
 		p = p.Grouping("index", index)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return p.PushContext(ctx)
+	if err := p.PushContext(ctx); err != nil {
+		return fmt.Errorf("pushing to %s: %s", gateway.Redacted(), client.why(err))
+	}
+	return nil
+}
+
+// pushClient sends a push and keeps what went wrong, to be told in words
+// of carpipe's own: the library's errors quote the gateway's answer,
+// which may echo the request and its credentials.
+type pushClient struct {
+	err    error // the request could not be made
+	status int   // the gateway refused it
+}
+
+func (c *pushClient) Do(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultClient.Do(req)
+	switch {
+	case err != nil:
+		c.err = err
+	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted:
+		c.status = resp.StatusCode
+	}
+	return resp, err
+}
+
+func (c *pushClient) why(err error) string {
+	var ue *url.Error
+	switch {
+	case errors.As(c.err, &ue):
+		return ue.Err.Error() // without the URL
+	case c.err != nil:
+		return "the request failed"
+	case c.status != 0:
+		return fmt.Sprintf("the gateway answered %d %s", c.status, http.StatusText(c.status))
+	}
+	return err.Error() // refused before sending, for the metrics' sake
 }

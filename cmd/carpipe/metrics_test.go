@@ -2,10 +2,13 @@ package main
 
 import (
 	"database/sql"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +164,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{"--claim-ttl 10ms", "--claim-ttl must be at least 1s"},
 		{"--db-retry-for -1s", "must not be negative"},
 		{"--pushgateway ftp://x", "want an http:// or https:// URL"},
+		{"--pushgateway http://x:1/a@b", "an @ after the host"},
 	} {
 		code, out, errs := carpipe(t, append([]string{"run", "-c", p.config}, strings.Fields(c.args)...)...)
 		wantCode(t, code, exitUsage, out, errs)
@@ -191,4 +195,126 @@ func samePush(path, prefix string, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// authGateway is a Pushgateway that keeps the basic auth it was sent and
+// answers code with a body echoing the request line and headers, as a
+// misconfigured gateway or proxy might.
+type authGateway struct {
+	*httptest.Server
+	mu       sync.Mutex
+	user, pw string
+	auth     bool
+}
+
+func newAuthGateway(t *testing.T, code int) *authGateway {
+	g := &authGateway{}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		g.mu.Lock()
+		g.user, g.pw, g.auth = r.BasicAuth()
+		g.mu.Unlock()
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "%s %s %v", r.Method, r.URL, r.Header)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+// withUser is the gateway's URL with credentials.
+func (g *authGateway) withUser(user, pw string) *url.URL {
+	u, _ := url.Parse(g.URL)
+	u.User = url.UserPassword(user, pw)
+	return u
+}
+
+const pushUser, pushPassword = "pusher", "Zr8/Qx#Wm5 k"
+
+// noCredentials fails when s holds the password (or 3 characters of it),
+// its percent-encoded form or the basic auth token.
+func noCredentials(t *testing.T, what, s string) {
+	t.Helper()
+	escaped := url.UserPassword(pushUser, pushPassword).String()
+	token := base64.StdEncoding.EncodeToString([]byte(pushUser + ":" + pushPassword))
+	for _, sec := range []string{escaped, token, strings.TrimPrefix(escaped, pushUser+":")} {
+		if strings.Contains(s, sec) {
+			t.Errorf("%s shows %q:\n%s", what, sec, s)
+		}
+	}
+	r := []rune(pushPassword)
+	for i := 0; i+3 <= len(r); i++ {
+		if strings.Contains(s, string(r[i:i+3])) {
+			t.Errorf("%s shows %q of the password:\n%s", what, string(r[i:i+3]), s)
+		}
+	}
+}
+
+// TestPushCredentials: the URL's user and password reach the gateway as
+// basic auth, and no failure shows them, whatever the gateway answers.
+func TestPushCredentials(t *testing.T) {
+	ok := newAuthGateway(t, http.StatusOK)
+	refuses := newAuthGateway(t, http.StatusInternalServerError)
+	down := newAuthGateway(t, http.StatusOK)
+	down.Close()
+	for _, c := range []struct {
+		name string
+		g    *authGateway
+		want []string // in stderr
+	}{
+		{"accepted", ok, nil},
+		{"500", refuses, []string{"metrics not pushed", "the gateway answered 500 Internal Server Error", "pusher:xxxxx@127.0.0.1"}},
+		{"refused", down, []string{"metrics not pushed", "connection refused", "pusher:xxxxx@127.0.0.1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPipe(t, backends[0], "../../testdata/sample", "../../schemas", "keep", "keep")
+			code, out, errs := carpipe(t, "run", "-c", p.config, "--pushgateway", c.g.withUser(pushUser, pushPassword).String())
+			wantCode(t, code, exitOK, out, errs)
+			wantContains(t, errs, c.want...)
+			if c.want == nil && strings.Contains(errs, "metrics not pushed") {
+				t.Errorf("the push failed:\n%s", errs)
+			}
+			noCredentials(t, "the run's output", out+errs)
+			if c.g != down {
+				c.g.mu.Lock()
+				defer c.g.mu.Unlock()
+				if !c.g.auth || c.g.user != pushUser || c.g.pw != pushPassword {
+					t.Errorf("the gateway got basic auth %v %q %q; want %q and the password", c.g.auth, c.g.user, c.g.pw, pushUser)
+				}
+			}
+		})
+	}
+}
+
+// TestPushErrorWords: push's own error, before any masking of the output,
+// holds none of the credentials the gateway echoed.
+func TestPushErrorWords(t *testing.T) {
+	g := newAuthGateway(t, http.StatusBadGateway)
+	err := newMetrics().push(t.Context(), g.withUser(pushUser, pushPassword), "p", "")
+	if err == nil {
+		t.Fatal("a push answered 502 succeeded")
+	}
+	noCredentials(t, "the push error", err.Error())
+	if want := "pushing to http://pusher:xxxxx@" + strings.TrimPrefix(g.URL, "http://") + ": the gateway answered 502 Bad Gateway"; err.Error() != want {
+		t.Errorf("push error %q, want %q", err, want)
+	}
+}
+
+// TestPushgatewayURLErrors: a --pushgateway that is refused is not shown,
+// as the password may be anywhere in it.
+func TestPushgatewayURLErrors(t *testing.T) {
+	p := newPipe(t, backends[0], "../../testdata/sample", "../../schemas", "keep", "keep")
+	for _, u := range []string{
+		"http://pusher:" + pushPassword + "@127.0.0.1:9091/",
+		"https://pusher:Zr8/Qx#Wm5 k@push.example/",
+		"https://pusher:1234/Zr8Qx#Wm5 k@push.example/",
+		"pusher:Zr8/Qx#Wm5 k@push.example",
+		"ftp://pusher:Zr8%2FQx%23Wm5%20k@push.example/",
+		"http://pusher:Zr8%zzQx#Wm5 k@push.example/",
+		"http://pusher:Zr8%2FQx%23Wm5%20k@/",
+	} {
+		code, out, errs := carpipe(t, "run", "-c", p.config, "--pushgateway", u)
+		wantCode(t, code, exitUsage, out, errs)
+		wantContains(t, errs, "--pushgateway (not shown: it may hold a password)")
+		noCredentials(t, "the error for "+u, out+errs)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/carpipe/carpipe/engine"
@@ -18,6 +19,7 @@ type runOpts struct {
 	interval    time.Duration
 	metricsAddr string
 	pushgateway string
+	gateway     *url.URL // pushgateway, read
 	dbRetryFor  time.Duration
 	claimTTL    time.Duration
 	grace       time.Duration
@@ -51,11 +53,11 @@ func (o *runOpts) check(c *cli) (int, bool) {
 		problem = "--pushgateway is for one-shot runs; with --watch, let Prometheus scrape --metrics-addr"
 	}
 	if o.pushgateway != "" && problem == "" {
-		u, err := url.Parse(o.pushgateway)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problem = fmt.Sprintf("--pushgateway %q: want an http:// or https:// URL", o.pushgateway)
-		} else if pw, ok := u.User.Password(); ok {
-			c.mask.add(pw)
+		if o.gateway, problem = pushURL(o.pushgateway); o.gateway != nil && o.gateway.User != nil {
+			pw, _ := o.gateway.User.Password()
+			for _, sec := range []string{pw, o.gateway.User.String(), o.pushgateway} {
+				c.mask.add(sec) // as given, and percent-encoded
+			}
 		}
 	}
 	if problem != "" {
@@ -63,6 +65,23 @@ func (o *runOpts) check(c *cli) (int, bool) {
 		return exitUsage, false
 	}
 	return 0, true
+}
+
+// pushURL reads --pushgateway, or says what is wrong with it without
+// showing it: a URL that cannot be read may hold its password anywhere.
+func pushURL(s string) (*url.URL, string) {
+	const encode = "; characters such as @ : / ? # % and spaces in a user name or password must be percent-encoded"
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, "--pushgateway (not shown: it may hold a password): want an http:// or https:// URL" + encode
+	}
+	// An @ past the host is the rest of a password that a / ? or # cut
+	// short, which the push would send as a path.
+	rest := s[strings.Index(s, "//")+2:]
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 && strings.Contains(rest[i:], "@") {
+		return nil, "--pushgateway (not shown: it may hold a password): an @ after the host" + encode
+	}
+	return u, ""
 }
 
 // tune puts the flags into the engine's options, feeding m if set.
@@ -127,7 +146,7 @@ func (c *cli) pushMetrics(m *metrics, o *runOpts, s engine.Summary, err error) {
 		return
 	}
 	index, _ := c.env("JOB_COMPLETION_INDEX") // set in the pods of an Indexed Job
-	if perr := m.push(context.WithoutCancel(c.ctx), o.pushgateway, s.Pipeline, index); perr != nil {
+	if perr := m.push(context.WithoutCancel(c.ctx), o.gateway, s.Pipeline, index); perr != nil {
 		c.log.Error("metrics not pushed", "error", perr.Error())
 	}
 }

@@ -306,7 +306,7 @@ func TestLostConnectionAtCopy(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if err == nil || !fatal(err) {
+		if err == nil || !outage(err) {
 			t.Fatalf("COPY on a cut connection: %v; want an error that ends the run", err)
 		}
 	case <-time.After(30 * time.Second):

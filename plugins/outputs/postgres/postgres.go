@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"entgo.io/ent/dialect"
 	"github.com/lib/pq"
@@ -61,47 +65,45 @@ var (
 
 // Validate checks the connection settings without connecting.
 func (p *Postgres) Validate() error {
-	_, _, err := p.dsn()
+	_, err := p.config()
 	return err
 }
 
 // Init connects, failing fast with a message that names the server but
 // never the password.
 func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
-	dsn, where, err := p.dsn()
+	cfg, err := p.config()
 	if err != nil {
 		return err
 	}
-	secrets := p.secrets()
-	conn, err := pq.NewConnector(dsn)
+	pc, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("postgres connection settings: %s", mask(err.Error(), secrets...))
+		return fmt.Errorf("postgres %s: lib/pq refuses the settings", where(cfg))
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(connector{pc})
 	db.SetMaxIdleConns(8)
 	pctx, cancel := context.WithTimeout(ctx, p.ConnectTimeout+time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), secrets...))
+		return fmt.Errorf("cannot connect to postgres %s: %s", where(cfg), mask(err.Error(), p.secrets(cfg)...))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: fatal, Retry: retry, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: outage, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }
 
-// secrets are the strings no message may show: the password, the whole
-// dsn, and the password inside it.
-func (p *Postgres) secrets() []string {
-	out := []string{p.DSN, p.Password}
-	if u, err := url.Parse(p.DSN); err == nil && u.User != nil {
-		pw, _ := u.User.Password()
-		out = append(out, pw, url.QueryEscape(pw))
-	}
-	for _, f := range strings.Fields(p.DSN) {
-		if v, ok := strings.CutPrefix(f, "password="); ok {
-			out = append(out, strings.Trim(v, "'"))
-		}
+// where describes the server for a message, without the password.
+func where(cfg pq.Config) string {
+	return fmt.Sprintf("at %s:%d database %s as user %s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
+}
+
+// secrets are the strings no message may show: the password in every
+// spelling a message could use, and the whole dsn.
+func (p *Postgres) secrets(cfg pq.Config) []string {
+	out := []string{p.DSN, p.Password, cfg.Password, url.QueryEscape(cfg.Password), url.PathEscape(cfg.Password)}
+	if cfg.SSLInline {
+		out = append(out, cfg.SSLKey) // the key itself, not a file name
 	}
 	return out
 }
@@ -115,21 +117,21 @@ func mask(s string, secrets ...string) string {
 	return s
 }
 
-// dsn builds a libpq key=value string and a password-free description.
-func (p *Postgres) dsn() (dsn, where string, err error) {
+// config reads the connection settings, from dsn or from the fields.
+func (p *Postgres) config() (pq.Config, error) {
 	if p.DSN != "" {
 		if p.Host != "" || p.User != "" || p.Password != "" || p.Database != "" || p.Port != 0 || p.SSLMode != "" {
-			return "", "", errors.New("give either dsn or host/port/user/password/database/sslmode, not both")
+			return pq.Config{}, errors.New("give either dsn or host/port/user/password/database/sslmode, not both")
 		}
-		return p.DSN, "(from dsn)", nil
+		return parseDSN(p.DSN)
 	}
 	if p.Host == "" || p.Database == "" {
-		return "", "", errors.New("host and database are required (or dsn)")
+		return pq.Config{}, errors.New("host and database are required (or dsn)")
 	}
 	switch p.SSLMode {
 	case "", "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:
-		return "", "", fmt.Errorf("sslmode %q: want disable, require, verify-ca or verify-full", p.SSLMode)
+		return pq.Config{}, fmt.Errorf("sslmode %q: want disable, require, verify-ca or verify-full", p.SSLMode)
 	}
 	port := p.Port
 	if port == 0 {
@@ -142,19 +144,11 @@ func (p *Postgres) dsn() (dsn, where string, err error) {
 			mode = "disable"
 		}
 	}
-	kv := [][2]string{
+	return newConfig([]setting{
 		{"host", p.Host}, {"port", strconv.Itoa(port)}, {"user", p.User}, {"password", p.Password},
 		{"dbname", p.Database}, {"sslmode", mode}, {"application_name", "carpipe"},
 		{"connect_timeout", strconv.Itoa(int(max(p.ConnectTimeout, time.Second) / time.Second))},
-	}
-	var b strings.Builder
-	for _, e := range kv {
-		if e[1] == "" {
-			continue
-		}
-		fmt.Fprintf(&b, "%s='%s' ", e[0], strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(e[1]))
-	}
-	return b.String(), fmt.Sprintf("at %s:%d database %s as user %s", p.Host, port, p.Database, p.User), nil
+	})
 }
 
 // loopback hosts gain nothing from TLS; everything else verifies it.
@@ -166,6 +160,219 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// notShown starts every complaint about a dsn. None quotes any part of
+// it: a malformed one may have cut a password anywhere, which is why
+// neither lib/pq's nor net/url's errors, which quote what they could not
+// read, are passed on.
+const notShown = "dsn (not shown: it may hold a password): "
+
+// quoting and encoding are the usual cures.
+const (
+	quoting  = "; a value with spaces goes in single quotes, as in password='a b'"
+	encoding = "; characters such as @ : / ? # % and spaces in the user name or password must be percent-encoded"
+)
+
+// setting is one key and value of a connection string.
+type setting struct{ key, value string }
+
+// keywords are the keys lib/pq reads. libpq refuses any other; lib/pq
+// would send it to the server as a parameter, whose error would quote it,
+// and a stray word in a dsn is most often the end of a password.
+var keywords = func() map[string]bool {
+	out := map[string]bool{"database": true} // lib/pq's old name of dbname
+	t := reflect.TypeFor[pq.Config]()
+	for i := range t.NumField() {
+		if k := t.Field(i).Tag.Get("postgres"); k != "" && k != "-" {
+			out[k] = true
+		}
+	}
+	return out
+}()
+
+// parseDSN reads a libpq key=value string or a postgres:// URL.
+func parseDSN(dsn string) (pq.Config, error) {
+	var kv []setting
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		kv, err = urlSettings(dsn)
+	} else {
+		kv, err = keyValues(dsn)
+	}
+	if err != nil {
+		return pq.Config{}, err
+	}
+	return newConfig(kv)
+}
+
+// newConfig hands checked settings to lib/pq, and when it refuses them
+// finds which one without showing lib/pq's words.
+func newConfig(kv []setting) (pq.Config, error) {
+	for i, s := range kv {
+		if !keywords[s.key] {
+			return pq.Config{}, errors.New(notShown + "the key of the setting " + after(kv[:i]) + " is not a libpq keyword" + quoting)
+		}
+	}
+	cfg, err := pq.NewConfig(join(kv))
+	if err == nil {
+		return cfg, nil
+	}
+	if _, err := pq.NewConfig(""); err != nil {
+		// The PG* environment variables, not the dsn, are at fault.
+		return pq.Config{}, fmt.Errorf("postgres settings from the environment: %w", err)
+	}
+	for _, s := range kv {
+		if _, err := pq.NewConfig(join([]setting{s})); err != nil {
+			return pq.Config{}, errors.New(notShown + "lib/pq refuses the value of " + s.key)
+		}
+	}
+	return pq.Config{}, errors.New(notShown + "lib/pq refuses the settings taken together, such as more ports than hosts")
+}
+
+// join writes settings as a key='value' string, quoted for lib/pq.
+func join(kv []setting) string {
+	quote := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	var b strings.Builder
+	for _, s := range kv {
+		if s.value != "" {
+			fmt.Fprintf(&b, "%s='%s' ", s.key, quote.Replace(s.value))
+		}
+	}
+	return b.String()
+}
+
+// after places a fault for a message by the setting before it, named only
+// when its key is a keyword: anything else may be part of a password.
+func after(before []setting) string {
+	if len(before) == 0 {
+		return "at the start"
+	}
+	if k := before[len(before)-1].key; keywords[k] {
+		return "after the value of " + k
+	}
+	return fmt.Sprintf("after setting %d", len(before))
+}
+
+// keyValues splits a libpq key=value string as lib/pq does.
+func keyValues(dsn string) ([]setting, error) {
+	var kv []setting
+	r := []rune(dsn)
+	i := 0
+	space := func() {
+		for i < len(r) && unicode.IsSpace(r[i]) {
+			i++
+		}
+	}
+	valueOf := func(key string) string {
+		if keywords[key] {
+			return "the value of " + key
+		}
+		return "the value " + after(kv)
+	}
+	for {
+		space()
+		if i == len(r) {
+			return kv, nil
+		}
+		start := i
+		for i < len(r) && !unicode.IsSpace(r[i]) && r[i] != '=' {
+			i++
+		}
+		key := string(r[start:i])
+		space()
+		if i == len(r) || r[i] != '=' {
+			return nil, errors.New(notShown + "a word without = " + after(kv) + quoting)
+		}
+		i++
+		space()
+		var val []rune
+		switch {
+		case i == len(r): // an empty value at the end
+		case r[i] == '\'':
+			for i++; ; {
+				if i == len(r) {
+					return nil, errors.New(notShown + valueOf(key) + " opens a quote that is never closed")
+				}
+				c := r[i]
+				i++
+				if c == '\'' {
+					break
+				}
+				if c == '\\' && i < len(r) {
+					c = r[i]
+					i++
+				}
+				val = append(val, c)
+			}
+		default:
+			for i < len(r) && !unicode.IsSpace(r[i]) {
+				c := r[i]
+				i++
+				if c == '\\' {
+					if i == len(r) {
+						return nil, errors.New(notShown + valueOf(key) + " ends in a backslash that escapes nothing")
+					}
+					c = r[i]
+					i++
+				}
+				val = append(val, c)
+			}
+		}
+		kv = append(kv, setting{key, string(val)})
+	}
+}
+
+// urlSettings reads a postgres:// URL into settings as lib/pq does.
+func urlSettings(dsn string) ([]setting, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, errors.New(notShown + "cannot parse the postgres:// URL" + encoding)
+	}
+	// An @ past the host is the rest of a password that a / ? or # cut
+	// short: it would be read as the database's name.
+	rest := dsn[strings.Index(dsn, "//")+2:]
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 && strings.Contains(rest[i:], "@") {
+		return nil, errors.New(notShown + "the postgres:// URL has an @ after its host" + encoding)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, errors.New(notShown + "the query of the postgres:// URL (after ?) is malformed")
+	}
+	var kv []setting
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		kv = append(kv, setting{"user", u.User.Username()}, setting{"password", pw})
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, port = u.Host, "" // lib/pq's reading: several hosts, or no port
+	}
+	kv = append(kv, setting{"host", host}, setting{"port", port}, setting{"dbname", strings.TrimPrefix(u.Path, "/")})
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !keywords[k] {
+			return nil, errors.New(notShown + "a key in the query of the postgres:// URL (after ?) is not a libpq keyword")
+		}
+		kv = append(kv, setting{k, q.Get(k)})
+	}
+	return kv, nil
+}
+
+// connector marks the errors of opening a connection: a server that
+// cannot be reached or turns carpipe away (too many clients, a password
+// changed, the database dropped) is unavailable, whatever its code.
+type connector struct{ *pq.Connector }
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	cn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, connectError{err}
+	}
+	return cn, nil
+}
+
+type connectError struct{ error }
+
+func (e connectError) Unwrap() error { return e.error }
+
 // retry: a deadlock or serialization failure rolls the file back, and it
 // loads when tried again.
 func retry(err error) bool {
@@ -173,19 +380,31 @@ func retry(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// fatal tells a lost or refusing server, which ends the run, from an error
-// caused by one file's data, which fails only that file.
-func fatal(err error) bool {
+// outage tells a database that is unavailable, which the engine waits out
+// and then ends the run on, from an error of one file's statements, which
+// fails only that file. Unavailable is: the connection lost or not made,
+// and the SQLSTATE classes 08 (connection exception), 53 (insufficient
+// resources) and 57P (the server shutting down or starting). Any other
+// server error (bad data, a too large row, a statement timeout, XX000,
+// 58xxx) is the file's. A canceled context is the run stopping, which the
+// engine sees for itself.
+func outage(err error) bool {
+	var op *net.OpError
+	var ce connectError
 	var pe *pq.Error
-	if errors.As(err, &pe) {
-		switch pe.Code.Class() {
-		case "08", "53", "57", "58", "XX":
-			return true
-		}
-		return false
-	}
 	var ne net.Error
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, sql.ErrConnDone) || errors.As(err, &ne)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return false
+	case errors.As(err, &op): // before DeadlineExceeded: a network timeout is one too
+		return true
+	case errors.Is(err, context.DeadlineExceeded):
+		return false
+	case errors.As(err, &ce):
+		return true
+	case errors.As(err, &pe):
+		return pe.Code.Class() == "08" || pe.Code.Class() == "53" || strings.HasPrefix(string(pe.Code), "57P")
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }

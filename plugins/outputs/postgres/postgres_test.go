@@ -51,24 +51,17 @@ func TestGroup(t *testing.T) {
 func TestDSN(t *testing.T) {
 	pw := `it's a "pass\word" `
 	p := &Postgres{Host: "db.example.com", Port: 6543, User: "o'neil", Password: pw, Database: "my db", ConnectTimeout: 3 * time.Second}
-	dsn, where, err := p.dsn()
+	cfg, err := p.config()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pq.NewConfig(dsn)
-	if err != nil {
-		t.Fatalf("lib/pq cannot parse %q: %v", dsn, err)
-	}
 	if cfg.Host != p.Host || cfg.Port != 6543 || cfg.User != p.User || cfg.Password != pw || cfg.Database != p.Database ||
-		string(cfg.SSLMode) != "verify-full" || cfg.ConnectTimeout != 3*time.Second {
-		t.Errorf("dsn %q parses to host %q port %d user %q password %q dbname %q sslmode %q connect_timeout %v",
-			dsn, cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database, cfg.SSLMode, cfg.ConnectTimeout)
+		string(cfg.SSLMode) != "verify-full" || cfg.ConnectTimeout != 3*time.Second || cfg.ApplicationName != "carpipe" {
+		t.Errorf("settings read as host %q port %d user %q password %q dbname %q sslmode %q connect_timeout %v application %q",
+			cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database, cfg.SSLMode, cfg.ConnectTimeout, cfg.ApplicationName)
 	}
-	if want := "at db.example.com:6543 database my db as user o'neil"; where != want {
-		t.Errorf("where = %q, want %q", where, want)
-	}
-	if strings.Contains(where, "pass") {
-		t.Errorf("where %q shows the password", where)
+	if want := "at db.example.com:6543 database my db as user o'neil"; where(cfg) != want {
+		t.Errorf("where = %q, want %q", where(cfg), want)
 	}
 }
 
@@ -87,14 +80,9 @@ func TestDSNSSLMode(t *testing.T) {
 		{"db.example.com", "verify-ca", "verify-ca"},
 	} {
 		p := &Postgres{Host: c.host, Database: "d", SSLMode: c.mode}
-		dsn, _, err := p.dsn()
+		cfg, err := p.config()
 		if err != nil {
 			t.Errorf("host %q sslmode %q: %v", c.host, c.mode, err)
-			continue
-		}
-		cfg, err := pq.NewConfig(dsn)
-		if err != nil {
-			t.Errorf("host %q: lib/pq cannot parse %q: %v", c.host, dsn, err)
 			continue
 		}
 		if string(cfg.SSLMode) != c.want || cfg.Host != c.host || cfg.Port != 5432 {
@@ -117,15 +105,138 @@ func TestDSNErrors(t *testing.T) {
 		"bad sslmode":      {Host: "h", Database: "d", SSLMode: "verify_full"},
 		"sslmode typo":     {Host: "h", Database: "d", SSLMode: "true"},
 	} {
-		if dsn, _, err := p.dsn(); err == nil {
-			t.Errorf("%s: dsn() = %q, nil; want an error (a field given next to dsn would be silently ignored)", name, dsn)
+		if _, err := p.config(); err == nil {
+			t.Errorf("%s: config() succeeded; want an error (a field given next to dsn would be silently ignored)", name)
 		} else if err := p.Validate(); err == nil {
-			t.Errorf("%s: Validate accepted what dsn() refuses", name)
+			t.Errorf("%s: Validate accepted what config() refuses", name)
 		}
 	}
 	p := &Postgres{DSN: url}
-	if dsn, where, err := p.dsn(); err != nil || dsn != url || strings.Contains(where, "u@") {
-		t.Errorf("dsn only: %q, %q, %v", dsn, where, err)
+	cfg, err := p.config()
+	if err != nil || cfg.Host != "db.example.com" || cfg.User != "u" || cfg.Database != "d" || cfg.SSLMode != "verify-full" {
+		t.Errorf("dsn only: %+v, %v", cfg, err)
+	}
+}
+
+// TestParseDSNAsLibPQ: a well-formed dsn reads as lib/pq itself reads it.
+func TestParseDSNAsLibPQ(t *testing.T) {
+	for _, dsn := range []string{
+		`host=db.example.com port=6543 user=loader password=plain dbname=warehouse sslmode=require`,
+		`host=db user=loader password='with spaces and \'quotes\'' dbname=w`,
+		`  host = db   password = a\ b\\c  dbname=w connect_timeout=7`,
+		`host=db password=it'sfine dbname=`,
+		`host=/var/run/postgresql dbname=w database=other`,
+		`host=h1,h2 port=5432,5433 dbname=w target_session_attrs=read-write`,
+		`host=db password='' dbname=w application_name='my app'`,
+		`postgres://loader:p%40ss%2Fw%20rd@db.example.com:6543/warehouse?sslmode=require&connect_timeout=4`,
+		`postgresql://loader:a@b@db/w`,
+		`postgres://db/w?user=loader&password=p+q`,
+		`postgres://[::1]:5433/w`,
+		`postgres://db`,
+	} {
+		want, err := pq.NewConfig(dsn)
+		if err != nil {
+			t.Fatalf("lib/pq refuses %q: %v", dsn, err)
+		}
+		got, err := parseDSN(dsn)
+		if err != nil {
+			t.Errorf("parseDSN(%q): %v", dsn, err)
+			continue
+		}
+		if got.Host != want.Host || got.Port != want.Port || got.User != want.User || got.Password != want.Password ||
+			got.Database != want.Database || got.SSLMode != want.SSLMode || got.ConnectTimeout != want.ConnectTimeout ||
+			got.ApplicationName != want.ApplicationName || got.TargetSessionAttrs != want.TargetSessionAttrs || len(got.Multi) != len(want.Multi) {
+			t.Errorf("parseDSN(%q) = %+v\nlib/pq reads %+v", dsn, got, want)
+		}
+	}
+}
+
+// TestHostileDSN: whatever shape a dsn has, no piece of its password (3
+// characters or more) appears in an error, from Validate or from Init.
+func TestHostileDSN(t *testing.T) {
+	for _, c := range []struct {
+		dsn, password string
+		valid         bool // well formed: only connecting fails
+	}{
+		{`host=127.0.0.1 port=1 user=loader password=Zq9 Xw7Kv dbname=d sslmode=disable`, "Zq9 Xw7Kv", false},
+		{`host=127.0.0.1 port=1 user=loader password=Jr4 Mv8=Tq2 dbname=d`, "Jr4 Mv8=Tq2", false},
+		{`host=127.0.0.1 port=1 user=loader password='Hb5Wk9Rz dbname=d`, "Hb5Wk9Rz", false},
+		{`host=127.0.0.1 port=1 user=loader password=Pf6Yn3\`, `Pf6Yn3\`, false},
+		{`Wc3Ls8Nq`, "Wc3Ls8Nq", false},
+		{`password='Ub7 Ke4'Sx2 host=127.0.0.1 port=1`, "Ub7 Ke4'Sx2", false},
+		{`host=127.0.0.1 port=1 password=Xj3Fh6 connect_timeout=Xj3Fh6`, "Xj3Fh6", false},
+		{`postgres://loader:Zk5/Bq7Wd@127.0.0.1:1/d`, "Zk5/Bq7Wd", false},
+		{`postgres://loader:4821/Vy6Hm@127.0.0.1:1/d`, "4821/Vy6Hm", false},
+		{`postgres://loader:Gx2#Tn5Rj@127.0.0.1:1/d`, "Gx2#Tn5Rj", false},
+		{`postgres://loader:Mq7?Lw3Zc@127.0.0.1:1/d`, "Mq7?Lw3Zc", false},
+		{`postgres://loader:Ny4 Fr8Kb@127.0.0.1:1/d`, "Ny4 Fr8Kb", false},
+		{`postgres://loader:Jt9%zzWq4@127.0.0.1:1/d`, "Jt9%zzWq4", false},
+		{`postgres://loader:Hs8Dk2Wm@127.0.0.1:notaport/d`, "Hs8Dk2Wm", false},
+		{`postgres://loader@127.0.0.1:1/d?sslmode=disable&password=Cv5&Bn2Qx`, "Cv5&Bn2Qx", false},
+		{`postgres://loader:Qm3Zt7@127.0.0.1:1/d?sslmode=Qm3Zt7`, "Qm3Zt7", false},
+		{`host=127.0.0.1 port=1 user=loader password='Fq3 \'Zx9\' Mk2' dbname=d sslmode=disable`, "Fq3 'Zx9' Mk2", true},
+		{`postgres://loader:Tg7%2FYp4%40Rw@127.0.0.1:1/d?sslmode=disable`, "Tg7/Yp4@Rw", true},
+		{`postgresql://loader:Vb2@Kj6Hn@127.0.0.1:1/d?sslmode=disable`, "Vb2@Kj6Hn", true},
+	} {
+		p := &Postgres{DSN: c.dsn, ConnectTimeout: time.Second}
+		verr := p.Validate()
+		if (verr == nil) != c.valid {
+			t.Errorf("Validate(%s) = %v; want an error: %v", c.dsn, verr, !c.valid)
+		}
+		if verr != nil {
+			if leak := leaked(verr.Error(), c.password); leak != "" {
+				t.Errorf("Validate(%s): %q shows %q of the password", c.dsn, verr, leak)
+			}
+			if !strings.HasPrefix(verr.Error(), notShown) {
+				t.Errorf("Validate(%s): %q does not say why the dsn is not shown", c.dsn, verr)
+			}
+		}
+		err := p.Init(t.Context(), env)
+		if err == nil {
+			p.Close()
+			t.Errorf("Init(%s) succeeded", c.dsn)
+			continue
+		}
+		if leak := leaked(err.Error(), c.password); leak != "" {
+			t.Errorf("Init(%s): %q shows %q of the password", c.dsn, err, leak)
+		}
+		if c.valid && !strings.Contains(err.Error(), "cannot connect to postgres at 127.0.0.1:1 database d as user loader") {
+			t.Errorf("Init(%s): %q does not say where it could not connect", c.dsn, err)
+		}
+	}
+}
+
+// leaked returns a piece of pw, 3 characters or longer, that msg holds.
+func leaked(msg, pw string) string {
+	r := []rune(pw)
+	for i := 0; i+3 <= len(r); i++ {
+		if s := string(r[i : i+3]); strings.Contains(msg, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// TestDSNMessages: a malformed dsn is told apart by the part at fault.
+func TestDSNMessages(t *testing.T) {
+	for _, c := range []struct{ dsn, want string }{
+		{`host=h password=a b dbname=d`, `a word without = after the value of password`},
+		{`secret`, `a word without = at the start`},
+		{`host=h password='a b`, `the value of password opens a quote that is never closed`},
+		{`host=h password=ab\`, `the value of password ends in a backslash`},
+		{`host=h password=a b=c`, `the key of the setting after the value of password is not a libpq keyword`},
+		{`host=h port=x`, `lib/pq refuses the value of port`},
+		{`host=h sslmode=on`, `lib/pq refuses the value of sslmode`},
+		{`host=h1,h2,h3 port=1,2`, `the settings taken together`},
+		{`postgres://u:a/b@h/d`, `cannot parse the postgres:// URL`},
+		{`postgres://u:12/b@h/d`, `an @ after its host`},
+		{`postgres://h/d?sslmode=disable;x`, `the query of the postgres:// URL`},
+		{`postgres://h/d?sslmod=disable`, `a key in the query of the postgres:// URL (after ?) is not a libpq keyword`},
+	} {
+		_, err := parseDSN(c.dsn)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parseDSN(%s) = %v; want %q", c.dsn, err, c.want)
+		}
 	}
 }
 
@@ -209,38 +320,137 @@ func TestInitFields(t *testing.T) {
 	}
 }
 
-func TestFatal(t *testing.T) {
-	opErr := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+func TestOutage(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	// A dial past its deadline: a network timeout, which is also
+	// context.DeadlineExceeded to errors.Is.
+	_, timeout := (&net.Dialer{Deadline: time.Now().Add(-time.Second)}).Dial("tcp", "127.0.0.1:1")
+	if !errors.Is(timeout, context.DeadlineExceeded) {
+		t.Fatalf("a dial past its deadline gave %v", timeout)
+	}
 	for _, c := range []struct {
 		name string
 		err  error
 		want bool
 	}{
+		{"08000 connection exception", &pq.Error{Code: "08000"}, true},
+		{"08003 connection does not exist", &pq.Error{Code: "08003"}, true},
 		{"08006 connection failure", &pq.Error{Code: "08006"}, true},
+		{"08001 cannot establish", &pq.Error{Code: "08001"}, true},
 		{"08P01 protocol violation", &pq.Error{Code: "08P01"}, true},
-		{"57P01 admin shutdown", &pq.Error{Code: "57P01"}, true},
-		{"57014 query canceled", &pq.Error{Code: "57014"}, true},
+		{"53000 insufficient resources", &pq.Error{Code: "53000"}, true},
 		{"53100 disk full", &pq.Error{Code: "53100"}, true},
+		{"53200 out of memory", &pq.Error{Code: "53200"}, true},
 		{"53300 too many connections", &pq.Error{Code: "53300"}, true},
-		{"XX000 internal", &pq.Error{Code: "XX000"}, true},
-		{"23505 unique violation", &pq.Error{Code: "23505"}, false},
+		{"57P01 admin shutdown", &pq.Error{Code: "57P01"}, true},
+		{"57P02 crash shutdown", &pq.Error{Code: "57P02"}, true},
+		{"57P03 cannot connect now", &pq.Error{Code: "57P03"}, true},
+		{"57P04 database dropped", &pq.Error{Code: "57P04"}, true},
+		{"57P05 idle session timeout", &pq.Error{Code: "57P05"}, true},
+		{"57014 statement timeout", &pq.Error{Code: "57014"}, false},
+		{"57000 operator intervention", &pq.Error{Code: "57000"}, false},
+		{"22021 invalid byte sequence", &pq.Error{Code: "22021"}, false},
+		{"54000 index row too big", &pq.Error{Code: "54000"}, false},
+		{"22008 datetime out of range", &pq.Error{Code: "22008"}, false},
+		{"XX000 invalid memory alloc request", &pq.Error{Code: "XX000", Message: "invalid memory alloc request size 1073741824"}, false},
+		{"XX001 data corrupted", &pq.Error{Code: "XX001"}, false},
 		{"22P02 bad text representation", &pq.Error{Code: "22P02"}, false},
 		{"22P05 untranslatable character", &pq.Error{Code: "22P05"}, false},
+		{"23505 unique violation", &pq.Error{Code: "23505"}, false},
 		{"23503 foreign key", &pq.Error{Code: "23503"}, false},
+		{"58030 io error", &pq.Error{Code: "58030"}, false},
+		{"58P01 undefined file", &pq.Error{Code: "58P01"}, false},
+		{"40P01 deadlock (a retry)", &pq.Error{Code: "40P01"}, false},
+		{"28P01 password failed on a live connection", &pq.Error{Code: "28P01"}, false},
 		{"wrapped 08006", fmt.Errorf("commit: %w", &pq.Error{Code: "08006"}), true},
+		{"wrapped 57P01", fmt.Errorf("copy: %w", &pq.Error{Code: "57P01"}), true},
 		{"wrapped 23505", fmt.Errorf("commit: %w", &pq.Error{Code: "23505"}), false},
+		{"connecting: 28P01", connectError{&pq.Error{Code: "28P01"}}, true},
+		{"connecting: 3D000", fmt.Errorf("begin: %w", connectError{&pq.Error{Code: "3D000"}}), true},
+		{"connecting: refused", connectError{refused}, true},
+		{"connecting, canceled", connectError{fmt.Errorf("dial: %w", context.Canceled)}, false},
 		{"io.EOF", io.EOF, true},
 		{"wrapped io.EOF", fmt.Errorf("read: %w", io.EOF), true},
 		{"unexpected EOF", io.ErrUnexpectedEOF, true},
 		{"bad conn", fmt.Errorf("x: %w", driver.ErrBadConn), true},
-		{"net error", opErr, true},
-		{"canceled", context.Canceled, true},
-		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), true},
 		{"conn done", sql.ErrConnDone, true},
+		{"connection refused", refused, true},
+		{"connection reset", fmt.Errorf("x: %w", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}), true},
+		{"dial timeout", timeout, true},
+		{"dns", &net.DNSError{Err: "no such host", Name: "db.example.com"}, true},
+		{"canceled", context.Canceled, false},
+		{"wrapped canceled", fmt.Errorf("x: %w", context.Canceled), false},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false},
 		{"plain", errors.New("invalid record"), false},
 	} {
-		if got := fatal(c.err); got != c.want {
-			t.Errorf("%s: fatal(%v) = %v, want %v", c.name, c.err, got, c.want)
+		if got := outage(c.err); got != c.want {
+			t.Errorf("%s: outage(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+// TestOutageReal classifies errors a real server gives: a file's bad data
+// or slow statement is the file's; a server that will not take the
+// connection is an outage.
+func TestOutageReal(t *testing.T) {
+	ctx := t.Context()
+	p, _ := open(t)
+	if _, err := p.DB.ExecContext(ctx, "CREATE TABLE u (s text PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ code, query string }{
+		{"22021", `SELECT convert_from('\xff'::bytea, 'UTF8')`},
+		{"22008", `SELECT make_timestamp(300000, 1, 1, 0, 0, 0)`},
+		{"22P02", `SELECT 'x'::int`},
+		{"23505", `INSERT INTO u VALUES ('a'), ('a')`},
+		{"54000", `INSERT INTO u SELECT string_agg(md5(i::text), '') FROM generate_series(1, 2000) i`},
+		{"57014", `SET LOCAL statement_timeout = '10ms'; SELECT pg_sleep(5)`},
+	} {
+		tx, err := p.DB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.ExecContext(ctx, c.query)
+		tx.Rollback()
+		var pe *pq.Error
+		if !errors.As(err, &pe) || string(pe.Code) != c.code {
+			t.Errorf("%s gave %v, want SQLSTATE %s", c.query, err, c.code)
+			continue
+		}
+		if outage(err) {
+			t.Errorf("%s (%s): an outage, want the file's error", c.code, err)
+		}
+	}
+	// Its own session terminated: 57P01, or the connection lost.
+	conn, err := p.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.ExecContext(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+	conn.Close()
+	if err == nil || !outage(err) {
+		t.Errorf("a terminated session: %v; want an outage", err)
+	}
+
+	cfg, err := pq.NewConfig(plugintest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*pq.Config){
+		"no database": func(c *pq.Config) { c.Database = "carpipe_none_" + strings.ToLower(rand.Text()[:8]) },
+		"closed port": func(c *pq.Config) { c.Host, c.Port = "127.0.0.1", 1 },
+	} {
+		c := cfg.Clone()
+		change(&c)
+		pc, err := pq.NewConnectorConfig(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(connector{pc})
+		_, err = db.ExecContext(ctx, "SELECT 1")
+		db.Close()
+		if err == nil || !outage(err) {
+			t.Errorf("%s: %v; want an outage", name, err)
 		}
 	}
 }

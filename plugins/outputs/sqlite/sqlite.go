@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -79,24 +80,36 @@ func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("opening %s: %w", s.Path, err)
 	}
-	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: fatal, Serial: true, Log: env.Logger}
+	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: outage, Serial: true, Log: env.Logger}
 	s.Store.Open()
 	return nil
 }
 
-// fatal: a full disk, a read-only or corrupt file ends the run; anything
-// else is the file's own fault.
-func fatal(err error) bool {
+// outage tells a database file that cannot be used, which the engine
+// waits out and then ends the run on, from an error of one file's rows,
+// which fails only that file. Unusable is: the file cannot be opened or
+// its folder is gone (CANTOPEN), the disk fails (IOERR), the disk is full
+// or memory runs out (FULL, NOMEM: the "insufficient resources" of
+// PostgreSQL's class 53), the file may not be written (READONLY, PERM), or
+// another process keeps its lock past busy_timeout (BUSY, LOCKED,
+// PROTOCOL). A file that is not a database or is corrupt (NOTADB, CORRUPT)
+// is one too, though waiting will not mend it: no data file is at fault,
+// and failing them all would move every one to on_failure, where stopping
+// leaves them in their inputs until the database is repaired. The rest (a
+// constraint, TOOBIG, MISMATCH, RANGE, an SQL error) is the file's. A
+// canceled context is the run stopping, which the engine sees for itself.
+func outage(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY,
-			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		switch se.Code() & 0xff { // the primary code of an extended one
+		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_NOMEM,
+			sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
+			sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
 			return true
 		}
 		return false
 	}
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sql.ErrConnDone)
+	return errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)
 }
 
 // batchRows is how many records one INSERT carries: SQLite's cost is per

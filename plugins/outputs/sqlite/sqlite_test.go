@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/plugins/plugintest"
 )
@@ -106,8 +109,8 @@ func TestNotADatabase(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, path) || !strings.Contains(msg, "not a database") {
 		t.Errorf("error %q should name the file and say it is not a database", msg)
 	}
-	if !fatal(err) {
-		t.Errorf("fatal(%v) = false: a file that is not a database must end the run", err)
+	if !outage(err) {
+		t.Errorf("outage(%v) = false: a file that is not a database must end the run", err)
 	}
 	got, _ := os.ReadFile(path)
 	if string(got) != string(junk) {
@@ -160,42 +163,198 @@ func TestReadOnlyIsFatal(t *testing.T) {
 	}
 }
 
-// TestFatal classifies real SQLite errors and the context/sql sentinels.
-func TestFatal(t *testing.T) {
+type outageCase struct {
+	name string
+	err  error
+	code int // the SQLite primary code the error must carry, 0 for none
+	want bool
+}
+
+// TestOutage classifies errors made by real SQLite databases: those of a
+// database that cannot be used end the run, those of a file's rows fail
+// the file.
+func TestOutage(t *testing.T) {
 	ctx := t.Context()
-	s, _ := open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+	dir := t.TempDir()
+	s, _ := open(t, filepath.Join(dir, "carpipe.db"))
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	exec := func(q string) error {
-		_, err := s.DB.ExecContext(ctx, q)
+	exec := func(q string, args ...any) error {
+		_, err := s.DB.ExecContext(ctx, q, args...)
 		return err
 	}
 	if err := exec("INSERT INTO runs (id, pipeline, started_at) VALUES (7, 'p', CURRENT_TIMESTAMP)"); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"unique constraint", exec("INSERT INTO runs (id, pipeline, started_at) VALUES (7, 'p', CURRENT_TIMESTAMP)"), false},
-		{"foreign key", exec("INSERT INTO files (input, path, path_key, file_type, size, sha256, status, processed_at, run_id) VALUES ('i', 'p', 'p', 't', 0, 's', 'processed', CURRENT_TIMESTAMP, 99)"), false},
-		{"syntax", exec("INSRT INTO runs"), false},
-		{"plain error", errors.New("boom"), false},
-		{"canceled", fmt.Errorf("x: %w", context.Canceled), true},
-		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), true},
-		{"conn done", fmt.Errorf("x: %w", sql.ErrConnDone), true},
+	cases := []outageCase{
+		{"unique constraint", exec("INSERT INTO runs (id, pipeline, started_at) VALUES (7, 'p', CURRENT_TIMESTAMP)"), sqlite3.SQLITE_CONSTRAINT, false},
+		{"foreign key", exec("INSERT INTO files (input, path, path_key, file_type, size, sha256, status, processed_at, run_id) VALUES ('i', 'p', 'p', 't', 0, 's', 'processed', CURRENT_TIMESTAMP, 99)"), sqlite3.SQLITE_CONSTRAINT, false},
+		{"datatype mismatch", exec("INSERT INTO runs (id, pipeline, started_at) VALUES ('seven', 'p', CURRENT_TIMESTAMP)"), sqlite3.SQLITE_MISMATCH, false},
+		{"too big", tooBig(t, s.DB), sqlite3.SQLITE_TOOBIG, false},
+		{"syntax", exec("INSRT INTO runs"), sqlite3.SQLITE_ERROR, false},
+		{"no such table", exec("INSERT INTO nope VALUES (1)"), sqlite3.SQLITE_ERROR, false},
+		{"missing argument", exec("SELECT ?2"), 0, false},
+		{"full", full(t, filepath.Join(dir, "full.db")), sqlite3.SQLITE_FULL, true},
+		{"busy", busy(t, filepath.Join(dir, "busy.db")), sqlite3.SQLITE_BUSY, true},
+		{"read-only", readOnly(t, filepath.Join(dir, "ro.db")), sqlite3.SQLITE_READONLY, true},
+		{"folder gone", folderGone(t, filepath.Join(dir, "gone", "carpipe.db")), sqlite3.SQLITE_CANTOPEN, true},
+		{"not a database", notADatabase(t, filepath.Join(dir, "text.db")), sqlite3.SQLITE_NOTADB, true},
+		{"corrupt", corrupt(t, filepath.Join(dir, "corrupt.db")), sqlite3.SQLITE_CORRUPT, true},
+		{"canceled", canceled(t, s.DB), 0, false},
+		{"wrapped canceled", fmt.Errorf("x: %w", context.Canceled), 0, false},
+		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), 0, false},
+		{"conn done", fmt.Errorf("x: %w", sql.ErrConnDone), 0, true},
+		{"plain error", errors.New("boom"), 0, false},
 	}
+	cases = append(cases, platformCases(t)...)
 	for _, c := range cases {
 		if c.err == nil {
 			t.Errorf("%s: the statement did not fail", c.name)
 			continue
 		}
-		if got := fatal(c.err); got != c.want {
-			t.Errorf("%s: fatal(%v) = %v, want %v", c.name, c.err, got, c.want)
+		var se *sqlite.Error
+		if c.code != 0 && (!errors.As(c.err, &se) || se.Code()&0xff != c.code) {
+			t.Errorf("%s: %v; want SQLite code %d", c.name, c.err, c.code)
+		}
+		if got := outage(c.err); got != c.want {
+			t.Errorf("%s: outage(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
+}
+
+// tooBig stores a value over the connection's length limit.
+func tooBig(t *testing.T, db *sql.DB) error {
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	old, err := sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlite.Limit(conn, sqlite3.SQLITE_LIMIT_LENGTH, old)
+	_, err = conn.ExecContext(t.Context(), "INSERT INTO runs (pipeline, started_at) VALUES (?, CURRENT_TIMESTAMP)", strings.Repeat("x", 200))
+	return err
+}
+
+// full fills a database capped at a few pages, as a full disk would.
+func full(t *testing.T, path string) error {
+	db := handle(t, DSN(path))
+	db.SetMaxOpenConns(1) // max_page_count is the connection's
+	for _, q := range []string{"CREATE TABLE t (s text)", "PRAGMA max_page_count = 4"} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := db.ExecContext(t.Context(), hundred+"INSERT INTO t SELECT hex(randomblob(1000)) FROM n")
+	return err
+}
+
+// busy writes while another connection holds the write lock.
+func busy(t *testing.T, path string) error {
+	holder := handle(t, DSN(path))
+	if _, err := holder.ExecContext(t.Context(), "CREATE TABLE t (s text)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := holder.BeginTx(t.Context(), nil) // _txlock=immediate: takes the lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	other := handle(t, "file:"+path+"?_pragma=busy_timeout(0)")
+	_, err = other.ExecContext(t.Context(), "INSERT INTO t VALUES ('x')")
+	return err
+}
+
+// readOnly writes to a database opened read-only.
+func readOnly(t *testing.T, path string) error {
+	if _, err := handle(t, DSN(path)).ExecContext(t.Context(), "CREATE TABLE t (s text)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := handle(t, "file:"+path+"?mode=ro").ExecContext(t.Context(), "INSERT INTO t VALUES ('x')")
+	return err
+}
+
+// folderGone opens a database whose folder was removed.
+func folderGone(t *testing.T, path string) error {
+	if _, err := handle(t, DSN(path)).ExecContext(t.Context(), "CREATE TABLE t (s text)"); err == nil {
+		t.Fatal("a database in a missing folder was created")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := handle(t, DSN(path))
+	if _, err := db.ExecContext(t.Context(), "CREATE TABLE t (s text)"); err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxIdleConns(0) // the next statement opens the file anew
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.ExecContext(t.Context(), "INSERT INTO t VALUES ('x')")
+	return err
+}
+
+// notADatabase reads a text file as a database.
+func notADatabase(t *testing.T, path string) error {
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 500)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := handle(t, DSN(path)).ExecContext(t.Context(), "SELECT count(*) FROM sqlite_master")
+	return err
+}
+
+// corrupt reads a table whose page was overwritten.
+func corrupt(t *testing.T, path string) error {
+	db := handle(t, "file:"+path)
+	for _, q := range []string{"CREATE TABLE t (s text)", hundred + "INSERT INTO t SELECT hex(randomblob(500)) FROM n"} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Page 2, the table's root, in a file of 4096-byte pages.
+	if _, err := f.WriteAt([]byte(strings.Repeat("\xff", 4096)), 4096); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var n int
+	return handle(t, "file:"+path).QueryRowContext(t.Context(), "SELECT count(*) FROM t").Scan(&n)
+}
+
+// canceled is a long query whose context ends: the run stopping.
+func canceled(t *testing.T, db *sql.DB) error {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	rows, err := db.QueryContext(ctx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for i := 0; rows.Next(); i++ {
+		if i == 1000 {
+			cancel()
+		}
+	}
+	return rows.Err()
+}
+
+// hundred makes a table n of 100 rows for the statement after it.
+const hundred = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+
+func handle(t *testing.T, dsn string) *sql.DB {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestGroupKeepsForeignKeys: a group turns SQLite's foreign-key checks off
