@@ -2,6 +2,8 @@ package plugins
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -18,6 +20,25 @@ var ErrVanished = errors.New("file vanished")
 // is opened: a named pipe, device, socket or folder took its place. The file
 // is skipped, not failed: there is nothing to load and nothing to move.
 var ErrNotRegular = errors.New("not a regular file")
+
+// NotRegular returns an error wrapping ErrNotRegular that says what a file
+// of mode m is: "not a regular file (a named pipe)".
+func NotRegular(m fs.FileMode) error {
+	what := "an irregular file"
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	case m&fs.ModeSymlink != 0:
+		what = "a symbolic link"
+	case m.IsDir():
+		what = "a folder"
+	}
+	return fmt.Errorf("%w (%s)", ErrNotRegular, what)
+}
 
 // CleanPath checks a path from a listing, or one handed back to Open, Move
 // or Delete: slash-separated, relative to the input's root, inside it, and

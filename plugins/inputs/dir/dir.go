@@ -189,20 +189,7 @@ func (d *Dir) openErr(r *os.Root, p string, err error) error {
 }
 
 func notRegular(p string, m fs.FileMode) error {
-	what := "an irregular file"
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		what = "a named pipe"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	case m&fs.ModeSymlink != 0:
-		what = "a symbolic link"
-	case m.IsDir():
-		what = "a folder"
-	}
-	return fmt.Errorf("%s: %w (%s)", p, plugins.ErrNotRegular, what)
+	return fmt.Errorf("%s: %w", p, plugins.NotRegular(m))
 }
 
 // realFolders checks that every folder of the slash path dir below the root
