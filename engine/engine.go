@@ -302,7 +302,7 @@ func parseAction(s string) (action, error) {
 	case s == "delete":
 		return action{kind: "delete"}, nil
 	case strings.HasPrefix(s, "move:"):
-		dir, err := plugins.CleanPath(strings.TrimPrefix(s, "move:"))
+		dir, err := plugins.CleanDir(strings.TrimPrefix(s, "move:"))
 		if err != nil {
 			return action{}, fmt.Errorf("%s: %v", s, err)
 		}

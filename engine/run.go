@@ -292,11 +292,12 @@ type result struct {
 
 // Why a file was skipped or held.
 const (
-	reasonLoaded   = "already loaded"
-	reasonClaimed  = "claimed by another process"
-	reasonVanished = "vanished"
-	reasonChanged  = "changed while read"
-	reasonRecent   = "too recent (min_age)"
+	reasonLoaded     = "already loaded"
+	reasonClaimed    = "claimed by another process"
+	reasonVanished   = "vanished"
+	reasonChanged    = "changed while read"
+	reasonRecent     = "too recent (min_age)"
+	reasonNotRegular = "not a regular file"
 )
 
 // known: the ledger holds the file's current bytes, loaded or failed.
@@ -390,6 +391,10 @@ func (e *Engine) readErr(ctx context.Context, j job, info plugins.FileInfo, log 
 			log.Warn("file vanished before it was read; skipped")
 		}
 		return result{outcome: plugins.OutcomeSkipped, reason: reasonVanished}, false
+	case errors.Is(err, plugins.ErrNotRegular):
+		// A pipe or device swapped in: nothing to load, nothing to move.
+		log.Warn("file is no longer a regular file; skipped", "error", oneLine(err.Error()))
+		return result{outcome: plugins.OutcomeSkipped, reason: reasonNotRegular}, false
 	case err != nil:
 		return e.fail(ctx, j, info, log, fmt.Errorf("cannot read: %w", err)), false
 	}

@@ -36,6 +36,13 @@ type InputHarness struct {
 	// Remove deletes a file behind the plugin's back (to simulate a file
 	// vanishing).
 	Remove func(t *testing.T, path string)
+	// Recursive returns an input on the same root as in that also lists
+	// sub-folders, or is nil when the input cannot.
+	Recursive func(t *testing.T, in plugins.Input) plugins.Input
+	// NoBackslash tells that the backend cannot hold a name with a
+	// backslash (Azure turns it into a slash). The suite then checks only
+	// that such a name never reaches another file.
+	NoBackslash bool
 }
 
 // putTime is the modification time the suite gives its files.
@@ -112,6 +119,45 @@ func Input(t *testing.T, h InputHarness) {
 		checkList(t, in, want)
 		for p, data := range files {
 			checkBytes(t, p+" read through Open", readAll(t, in, p), data)
+		}
+	})
+
+	t.Run("BackslashIsPlainCharacter", func(t *testing.T) {
+		// A backslash is part of a name, not a folder separator: each of
+		// these is its own file, and the listing gives back the name that
+		// opens it.
+		in := h.New(t)
+		files := map[string][]byte{
+			`a\b/x.json`: []byte(`under the folder "a\b"`),
+			"a/b/x.json": []byte(`under the folder "b" of "a"`),
+			`c\d.json`:   []byte(`the file "c\d.json"`),
+			"c/d.json":   []byte(`the file "d.json" of "c"`),
+		}
+		if h.NoBackslash {
+			h.Put(t, "a/b/x.json", files["a/b/x.json"], putTime)
+			for _, p := range []string{`a\b/x.json`, `a\b\x.json`} {
+				if rc, err := in.Open(t.Context(), p); err == nil {
+					data, _ := io.ReadAll(rc)
+					rc.Close()
+					t.Errorf("Open(%q) read %q: the backend holds no such name, so it reached another file", p, data)
+				}
+			}
+			return
+		}
+		for p, data := range files {
+			h.Put(t, p, data, putTime)
+		}
+		checkList(t, in, map[string]int64{`c\d.json`: int64(len(files[`c\d.json`]))})
+		if h.Recursive != nil {
+			want := map[string]int64{}
+			for p, data := range files {
+				want[p] = int64(len(data))
+			}
+			checkList(t, h.Recursive(t, in), want)
+		}
+		for p, data := range files {
+			checkBytes(t, p+" read through Open", readAll(t, in, p), data)
+			checkFile(t, h, p, data)
 		}
 	})
 

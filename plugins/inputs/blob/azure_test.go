@@ -16,6 +16,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+
+	"github.com/carpipe/carpipe/plugins/plugintest"
 )
 
 // Azurite, Microsoft's Azure Storage emulator, runs on Node.js; the test
@@ -135,12 +137,21 @@ func TestConformanceAzure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conformance(t, func(t *testing.T) (*Blob, store) {
+	newContainer := func(t *testing.T) string {
 		name := fmt.Sprintf("container%d", bucketCount.Add(1))
 		if _, err := client.CreateContainer(t.Context(), name, nil); err != nil {
 			t.Fatal(err)
 		}
-		return initBlob(t, fmt.Sprintf("azblob://%s?protocol=http&domain=%s", name, addr)), azureStore(client, name)
+		return name
+	}
+	url := func(name string) string { return fmt.Sprintf("azblob://%s?protocol=http&domain=%s", name, addr) }
+	conformance(t, func(t *testing.T) (*Blob, store) {
+		name := newContainer(t)
+		return initBlob(t, url(name)), azureStore(client, name)
+	}, func(h *plugintest.InputHarness) { h.NoBackslash = true })
+	t.Run("EscapeSequences", func(t *testing.T) {
+		name := newContainer(t)
+		checkEscapeSequences(t, azureStore(client, name), func() *Blob { return initBlob(t, url(name)) })
 	})
 }
 

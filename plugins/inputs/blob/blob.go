@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -276,14 +277,46 @@ func (b *Blob) file(o *gocloud.ListObject) (plugins.File, bool) {
 	if !ok || rel == "" {
 		return plugins.File{}, false // a folder marker, or a server ignoring the prefix
 	}
-	if c, err := plugins.CleanPath(rel); err != nil || c != rel || strings.Contains(rel, "/") {
+	if _, err := plugins.CleanPath(rel); err != nil || strings.Contains(rel, "/") {
 		b.log.Warn("object left alone: its key is not a plain name under the input's root", "key", o.Key)
 		return plugins.File{}, false
 	}
 	if strings.HasPrefix(rel, ".") {
 		return plugins.File{}, false // uploaders write partial files under hidden names
 	}
+	var fi os.FileInfo
+	if o.As(&fi) && !fi.Mode().IsRegular() {
+		return plugins.File{}, false // file://: links, pipes, sockets and devices are never read
+	}
+	if raw, ok := rawName(o); ok && raw != rel {
+		// gocloud decodes "__0x41__" in a key as "A": a key holding such a
+		// sequence, written by another client, lists under a name that
+		// opens another object, or none.
+		b.log.Warn("object left alone: its key holds an escape sequence (__0x…__) that would make it list under another object's name", "key", o.Key, "stored_as", raw)
+		return plugins.File{}, false
+	}
 	return plugins.File{Path: rel, Size: o.Size, ModTime: o.ModTime}, true
+}
+
+// rawNames give the last part of an object's key as the server stores it,
+// before gocloud decodes it, for the drivers that tell.
+var rawNames = []func(o *gocloud.ListObject) (string, bool){
+	func(o *gocloud.ListObject) (string, bool) {
+		var fi os.FileInfo
+		if !o.As(&fi) {
+			return "", false
+		}
+		return fi.Name(), true
+	},
+}
+
+func rawName(o *gocloud.ListObject) (string, bool) {
+	for _, f := range rawNames {
+		if name, ok := f(o); ok {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // key returns the object key of a path relative to the root, refusing any
@@ -324,7 +357,7 @@ func (b *Blob) Move(ctx context.Context, p, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if dir, err = plugins.CleanPath(dir); err != nil {
+	if dir, err = plugins.CleanDir(dir); err != nil {
 		return "", err
 	}
 	if path.Dir(p) == dir {

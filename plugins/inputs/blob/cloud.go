@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 
+	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -29,6 +32,29 @@ import (
 
 func init() {
 	openers["s3"] = openS3
+	rawNames = append(rawNames,
+		func(o *gocloud.ListObject) (string, bool) {
+			var obj types.Object
+			if !o.As(&obj) || obj.Key == nil {
+				return "", false
+			}
+			return path.Base(*obj.Key), true
+		},
+		func(o *gocloud.ListObject) (string, bool) {
+			var attrs storage.ObjectAttrs
+			if !o.As(&attrs) {
+				return "", false
+			}
+			return path.Base(attrs.Name), true
+		},
+		func(o *gocloud.ListObject) (string, bool) {
+			var item container.BlobItem
+			if !o.As(&item) || item.Name == nil {
+				return "", false
+			}
+			return path.Base(*item.Name), true
+		},
+	)
 	statusCodes = append(statusCodes,
 		func(err error) (int, bool) {
 			var e *googleapi.Error

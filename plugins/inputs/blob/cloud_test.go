@@ -209,6 +209,44 @@ func TestS3ListSkipsEscapingKeys(t *testing.T) {
 	}
 }
 
+// TestS3ListSkipsEscapeSequences: see checkEscapeSequences.
+func TestS3ListSkipsEscapeSequences(t *testing.T) {
+	s := newS3(t)
+	name, url := s.newBucket(t)
+	checkEscapeSequences(t, s.store(name), func() *Blob { return initBlob(t, url) })
+}
+
+// checkEscapeSequences: another client stored a key holding "__0x41__",
+// which gocloud decodes as "A". Listed as xA.json, it would open the object
+// xA.json instead, or nothing: it is left alone.
+func checkEscapeSequences(t *testing.T, st store, open func() *Blob) {
+	t.Helper()
+	st.put(t, root+"x__0x41__.json", []byte("encoded"), time.Now())
+	st.put(t, root+"y__0x42__.json", []byte("encoded, alone"), time.Now())
+	st.put(t, root+"xA.json", []byte("plain"), time.Now())
+	b := open()
+	files, err := b.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Path)
+	}
+	if !slices.Equal(got, []string{"xA.json"}) {
+		t.Errorf("List: %q; want only xA.json", got)
+	}
+	rc, err := b.Open(t.Context(), "xA.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(data) != "plain" {
+		t.Errorf("xA.json read %q, %v; want the plain object", data, err)
+	}
+}
+
 // breakBody answers a GET without a Range header with the object's first
 // half, runs then (if any), and then hangs (stall) or drops the connection,
 // once.
@@ -449,10 +487,18 @@ func TestConformanceGCS(t *testing.T) {
 	t.Cleanup(srv.Stop)
 	// gocloud's gs:// opener reads it: the plugin runs its users' code path.
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
-	conformance(t, func(t *testing.T) (*Blob, store) {
+	newBucket := func(t *testing.T) (string, store) {
 		name := fmt.Sprintf("bucket%d", bucketCount.Add(1))
 		srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: name})
-		return initBlob(t, "gs://"+name), gcsStore(srv, name)
+		return name, gcsStore(srv, name)
+	}
+	conformance(t, func(t *testing.T) (*Blob, store) {
+		name, st := newBucket(t)
+		return initBlob(t, "gs://"+name), st
+	})
+	t.Run("EscapeSequences", func(t *testing.T) {
+		name, st := newBucket(t)
+		checkEscapeSequences(t, st, func() *Blob { return initBlob(t, "gs://"+name) })
 	})
 }
 

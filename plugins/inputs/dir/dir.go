@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -33,6 +33,8 @@ func init() {
 type Dir struct {
 	Path      string `yaml:"path" required:"true" carpipe:"path" doc:"the folder to read"`
 	Recursive bool   `yaml:"recursive" doc:"also read sub-folders (the on_success/on_failure folders are never read)"`
+
+	log *slog.Logger
 }
 
 var (
@@ -41,7 +43,8 @@ var (
 )
 
 // Init checks that the folder exists.
-func (d *Dir) Init(context.Context, plugins.Env) error {
+func (d *Dir) Init(_ context.Context, env plugins.Env) error {
+	d.log = env.Logger
 	st, err := os.Stat(d.Path)
 	if err != nil {
 		return err
@@ -52,83 +55,233 @@ func (d *Dir) Init(context.Context, plugins.Env) error {
 	return nil
 }
 
+func (d *Dir) logger() *slog.Logger {
+	if d.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.log
+}
+
+// root opens the folder for one call. Every access goes through it, so that
+// no name, "..", or symbolic link swapped in meanwhile reaches outside.
+func (d *Dir) root() (*os.Root, error) { return os.OpenRoot(d.Path) }
+
 // List returns the regular files, skipping hidden ones, which uploaders use
-// for partial files.
+// for partial files, and names that no path can give back exactly.
 func (d *Dir) List(ctx context.Context) ([]plugins.File, error) {
+	r, err := d.root()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
 	var out []plugins.File
-	err := filepath.WalkDir(d.Path, func(p string, e fs.DirEntry, err error) error {
+	err = fs.WalkDir(r.FS(), ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			if p == d.Path {
+			if p == "." {
 				return err
 			}
 			return nil // vanished or unreadable entry: the next run sees it
 		}
-		if p == d.Path {
+		if p == "." {
 			return nil
 		}
 		if strings.HasPrefix(e.Name(), ".") {
 			if e.IsDir() {
-				return filepath.SkipDir
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() && !d.Recursive {
+			return fs.SkipDir
+		}
+		// Links (even to files), pipes, sockets and devices are never read.
+		if !e.IsDir() && !e.Type().IsRegular() {
+			return nil
+		}
+		if err := d.checkPath(p); err != nil {
+			d.logger().Warn("left alone: its name cannot be given back as a path", "name", p, "error", err.Error())
+			if e.IsDir() {
+				return fs.SkipDir
 			}
 			return nil
 		}
 		if e.IsDir() {
-			if !d.Recursive {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !e.Type().IsRegular() {
 			return nil
 		}
 		info, err := e.Info()
 		if err != nil {
 			return nil
 		}
-		rel, _ := filepath.Rel(d.Path, p)
-		out = append(out, plugins.File{Path: filepath.ToSlash(rel), Size: info.Size(), ModTime: info.ModTime()})
+		out = append(out, plugins.File{Path: p, Size: info.Size(), ModTime: info.ModTime()})
 		return ctx.Err()
 	})
 	return out, err
 }
 
-func (d *Dir) abs(p string) (string, error) {
-	c, err := plugins.CleanPath(p)
-	if err != nil {
-		return "", err
+// checkPath refuses a path that is not exactly one file's name.
+func (d *Dir) checkPath(p string) error {
+	if _, err := plugins.CleanPath(p); err != nil {
+		return err
 	}
-	return filepath.Join(d.Path, filepath.FromSlash(c)), nil
+	if os.PathSeparator != '/' && strings.ContainsRune(p, os.PathSeparator) {
+		return fmt.Errorf("path %q holds %q, which separates folders here", p, os.PathSeparator)
+	}
+	return nil
 }
 
-// Open opens a listed file.
+// Open opens a listed file. It opens without waiting (a named pipe would
+// otherwise block until a writer comes) and then checks what it opened:
+// anything but a regular file is refused with plugins.ErrNotRegular.
 func (d *Dir) Open(_ context.Context, p string) (io.ReadCloser, error) {
-	a, err := d.abs(p)
+	if err := d.checkPath(p); err != nil {
+		return nil, err
+	}
+	r, err := d.root()
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(a)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", plugins.ErrVanished, p)
+	defer r.Close() // files opened through it stay open
+	if err := realFolders(r, path.Dir(p)); err != nil {
+		switch {
+		case errors.Is(err, errLinked):
+			return nil, fmt.Errorf("%s: %w (%v)", p, plugins.ErrNotRegular, err)
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotFolder):
+			return nil, fmt.Errorf("%w: %s", plugins.ErrVanished, p)
+		}
+		return nil, err
 	}
-	return f, err
+	f, err := r.OpenFile(p, os.O_RDONLY|openFlags, 0)
+	if err != nil {
+		return nil, d.openErr(r, p, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegular(p, fi.Mode())
+	}
+	if err == nil {
+		// The root follows links inside it: a link swapped in for the file
+		// would read another one.
+		if li, lerr := r.Lstat(p); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+			err = notRegular(p, li.Mode())
+		}
+	}
+	if err == nil {
+		err = blocking(f)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openErr explains a failed open: a vanished file, or one that is not a
+// regular file any more (a socket, a link leading out of the root).
+func (d *Dir) openErr(r *os.Root, p string, err error) error {
+	li, lerr := r.Lstat(p)
+	switch {
+	case errors.Is(lerr, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s", plugins.ErrVanished, p)
+	case lerr == nil && !li.Mode().IsRegular():
+		return fmt.Errorf("%w: %v", notRegular(p, li.Mode()), err)
+	}
+	return err
+}
+
+func notRegular(p string, m fs.FileMode) error {
+	return fmt.Errorf("%s: %w", p, plugins.NotRegular(m))
+}
+
+// realFolders checks that every folder of the slash path dir below the root
+// is a folder, not a link: the root would follow a link to another folder
+// inside it, and a move or a delete there would reach a file never listed.
+// A missing folder gives an error wrapping fs.ErrNotExist.
+func realFolders(r *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		fi, err := r.Lstat(sub)
+		if err != nil {
+			return err
+		}
+		if err := isFolder(sub, fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	errLinked    = errors.New("is a symbolic link, which carpipe does not follow")
+	errNotFolder = errors.New("is not a folder")
+)
+
+func isFolder(sub string, fi fs.FileInfo) error {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s %w", sub, errLinked)
+	case !fi.IsDir():
+		return fmt.Errorf("%s %w", sub, errNotFolder)
+	}
+	return nil
+}
+
+// makeFolders is realFolders that creates the missing folders.
+func makeFolders(r *os.Root, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		fi, err := r.Lstat(sub)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err = r.Mkdir(sub, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+				fi, err = r.Lstat(sub) // made here, or by another process meanwhile
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if err := isFolder(sub, fi); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Move links the file under a free name in dir and then unlinks the
-// original, so that a file already there is never overwritten.
+// original, so that a file already there is never overwritten. dir and its
+// parents must be real folders inside the root, not links.
 func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
-	p, err := plugins.CleanPath(p)
+	if err := d.checkPath(p); err != nil {
+		return "", err
+	}
+	dir, err := plugins.CleanDir(dir)
 	if err != nil {
 		return "", err
 	}
-	if dir, err = plugins.CleanDir(dir); err != nil {
-		return "", err
+	if dir != "." {
+		if err := d.checkPath(dir); err != nil {
+			return "", err
+		}
 	}
 	if path.Dir(p) == dir {
 		return p, nil // already there
 	}
-	src, destDir := filepath.Join(d.Path, filepath.FromSlash(p)), filepath.Join(d.Path, filepath.FromSlash(dir))
-	if err := os.MkdirAll(destDir, 0o755); err != nil {
+	r, err := d.root()
+	if err != nil {
 		return "", err
+	}
+	defer r.Close()
+	if err := d.source(r, p); err != nil {
+		return "", err
+	}
+	if err := makeFolders(r, dir); err != nil {
+		return "", fmt.Errorf("moving %s into %s: %w", p, dir, err)
 	}
 	name := path.Base(p)
 	ext := path.Ext(name)
@@ -137,20 +290,17 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 		if i > 0 {
 			cand = strings.TrimSuffix(name, ext) + "-" + strconv.Itoa(i) + ext
 		}
-		dst := filepath.Join(destDir, cand)
-		err := os.Link(src, dst)
+		dst := path.Join(dir, cand)
+		err := r.Link(p, dst)
 		if errors.Is(err, fs.ErrExist) {
-			if same(src, dst) {
-				if sameEntry(src, dst) { // dir is a link back to the file's folder
-					return p, nil
-				}
+			if sameFile(r, p, dst) {
 				// An earlier move stopped half-way.
-				return path.Join(dir, cand), os.Remove(src)
+				return dst, r.Remove(p)
 			}
 			continue
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			if _, serr := os.Stat(src); serr != nil {
+			if _, serr := r.Lstat(p); serr != nil {
 				return "", fmt.Errorf("%w: %s", plugins.ErrVanished, p)
 			}
 			return "", err
@@ -158,46 +308,75 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 		if err != nil {
 			// No hard links here (some network file systems): rename, having
 			// checked the name is free.
-			if _, serr := os.Lstat(dst); serr == nil {
+			if _, serr := r.Lstat(dst); serr == nil {
 				continue
 			}
-			if err := os.Rename(src, dst); err != nil {
+			if err := r.Rename(p, dst); err != nil {
 				return "", err
 			}
-			return path.Join(dir, cand), nil
+			return dst, nil
 		}
-		if err := os.Remove(src); err != nil {
+		if err := r.Remove(p); err != nil {
 			return "", err
 		}
-		return path.Join(dir, cand), nil
+		return dst, nil
 	}
+}
+
+// source checks the file to move or delete: there, not a folder, and not
+// reached through a linked folder.
+func (d *Dir) source(r *os.Root, p string) error {
+	err := realFolders(r, path.Dir(p))
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = r.Lstat(p)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errNotFolder):
+		return fmt.Errorf("%w: %s", plugins.ErrVanished, p)
+	case err != nil:
+		return fmt.Errorf("%s: %w", p, err)
+	case fi.IsDir():
+		return fmt.Errorf("%s is a folder", p)
+	}
+	return nil
 }
 
 // Delete removes a file.
 func (d *Dir) Delete(_ context.Context, p string) error {
-	a, err := d.abs(p)
+	if err := d.checkPath(p); err != nil {
+		return err
+	}
+	r, err := d.root()
 	if err != nil {
 		return err
 	}
-	err = os.Remove(a)
+	defer r.Close()
+	if err := d.source(r, p); err != nil {
+		return err
+	}
+	err = r.Remove(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s", plugins.ErrVanished, p)
 	}
 	return err
 }
 
-func same(a, b string) bool {
-	sa, err := os.Stat(a)
+// sameFile reports whether a and b are two names of one file, in two
+// different folders: a name left by a half-done move, not the same entry.
+func sameFile(r *os.Root, a, b string) bool {
+	sa, err := r.Lstat(a)
 	if err != nil {
 		return false
 	}
-	sb, err := os.Stat(b)
-	return err == nil && os.SameFile(sa, sb)
-}
-
-// sameEntry reports whether two paths name one directory entry.
-func sameEntry(a, b string) bool {
-	da, err1 := filepath.EvalSymlinks(filepath.Dir(a))
-	db, err2 := filepath.EvalSymlinks(filepath.Dir(b))
-	return err1 == nil && err2 == nil && da == db && filepath.Base(a) == filepath.Base(b)
+	sb, err := r.Lstat(b)
+	if err != nil || !os.SameFile(sa, sb) {
+		return false
+	}
+	da, err := r.Stat(path.Dir(a))
+	if err != nil {
+		return false
+	}
+	db, err := r.Stat(path.Dir(b))
+	return err == nil && !(os.SameFile(da, db) && path.Base(a) == path.Base(b))
 }

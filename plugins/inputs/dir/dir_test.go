@@ -7,12 +7,15 @@ package dir_test
 import (
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/plugins/inputs/dir"
@@ -20,9 +23,13 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	plugintest.Input(t, plugintest.LocalHarness(func(t *testing.T, root string) plugins.Input {
+	h := plugintest.LocalHarness(func(t *testing.T, root string) plugins.Input {
 		return initDir(t, &dir.Dir{Path: root})
-	}))
+	})
+	h.Recursive = func(t *testing.T, in plugins.Input) plugins.Input {
+		return initDir(t, &dir.Dir{Path: in.(*dir.Dir).Path, Recursive: true})
+	}
+	plugintest.Input(t, h)
 }
 
 func initDir(t *testing.T, d *dir.Dir) *dir.Dir {
@@ -187,19 +194,28 @@ func TestMoveHealsInterruptedMove(t *testing.T) {
 	}
 }
 
-// TestMoveIntoLinkToRoot: a move folder that links back to the root must
-// not be mistaken for a half-done move, which would delete the file.
-func TestMoveIntoLinkToRoot(t *testing.T) {
+// TestListSkipsNamesWithoutAPath: a name no path can give back exactly
+// (not UTF-8, or one a Windows server would take as a way up) is left
+// alone with a warning, and never stands for another file.
+func TestListSkipsNamesWithoutAPath(t *testing.T) {
 	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "a.json"), []byte("x"), 0o644)
-	if err := os.Symlink(".", filepath.Join(root, "processed")); err != nil {
+	for _, p := range []string{"ok.json", "bad\xff.json", `x\..\..\up.json`, "bad\xfe/x.json", `a\b/x.json`} {
+		plugintest.PutFile(t, root, p, []byte("x"), mtime)
+	}
+	var logs plugintest.Buffer
+	d := &dir.Dir{Path: root, Recursive: true}
+	if err := d.Init(t.Context(), plugins.Env{Name: "in", Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
 		t.Fatal(err)
 	}
-	d := &dir.Dir{Path: root}
-	if _, err := d.Move(t.Context(), "a.json", "processed"); err != nil {
-		t.Fatal(err)
+	if got, want := listed(t, d), []string{`a\b/x.json`, "ok.json"}; !slices.Equal(got, want) {
+		t.Errorf("List = %q; want %q", got, want)
 	}
-	if data, err := os.ReadFile(filepath.Join(root, "a.json")); err != nil || string(data) != "x" {
-		t.Fatalf("file lost: %v", err)
+	for _, name := range []string{`bad\xff.json`, `name=x\..\..\up.json`, `bad\xfe`} {
+		if !strings.Contains(logs.String(), name) {
+			t.Errorf("no warning names %s:\n%s", name, logs.String())
+		}
+	}
+	if !utf8.ValidString(logs.String()) {
+		t.Errorf("the log is not valid UTF-8:\n%q", logs.String())
 	}
 }

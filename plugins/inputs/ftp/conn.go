@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +31,10 @@ type conn struct {
 	sc     *ftplib.ServerConn
 	ctx    context.Context // of the call using it: data connections dial with it
 	reused bool            // taken from the idle pool
+
+	// listing, while an MLSD listing runs, gets the entries its data
+	// connection shows as neither files nor folders.
+	listing map[string]string
 
 	mu   sync.Mutex
 	ctrl net.Conn // raw sockets, closed to abort a call
@@ -81,6 +87,9 @@ func (f *FTP) dial(ctx context.Context) (*conn, error) {
 		}
 		if f.tlsConf != nil {
 			nc = tls.Client(nc, f.tlsConf)
+		}
+		if c.listing != nil {
+			nc = &typeWatch{Conn: nc, odd: c.listing}
 		}
 		return quietClose{nc}, nil
 	}
@@ -284,4 +293,41 @@ type quietClose struct{ net.Conn }
 func (q quietClose) Close() error {
 	q.Conn.Close()
 	return nil
+}
+
+// typeWatch reads an MLSD listing as it goes by, noting the entries whose
+// type fact is not "file": the library takes any type it does not know
+// (OS.unix=slink, OS.unix=fifo, a folder's "DIR") for a file.
+type typeWatch struct {
+	net.Conn
+	odd  map[string]string // name to type
+	line []byte            // the part of a line read so far
+}
+
+func (w *typeWatch) Read(p []byte) (int, error) {
+	n, err := w.Conn.Read(p)
+	w.line = append(w.line, p[:n]...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		w.note(strings.TrimSuffix(string(w.line[:i]), "\r"))
+		w.line = w.line[i+1:]
+	}
+	return n, err
+}
+
+// note reads one "fact=value;fact=value; name" line, as the library does:
+// the name follows the first space.
+func (w *typeWatch) note(line string) {
+	facts, name, ok := strings.Cut(line, " ")
+	if !ok {
+		return
+	}
+	for _, fact := range strings.Split(facts, ";") {
+		if k, v, ok := strings.Cut(fact, "="); ok && strings.EqualFold(k, "type") && !strings.EqualFold(v, "file") {
+			w.odd[name] = v
+		}
+	}
 }

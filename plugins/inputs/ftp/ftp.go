@@ -266,7 +266,12 @@ func (f *FTP) remote(p string) (string, string, error) {
 func (f *FTP) List(ctx context.Context) ([]plugins.File, error) {
 	var out []plugins.File
 	err := f.retry(ctx, "list "+f.root, func(c *conn) (bool, error) {
+		odd := map[string]string{}
+		if c.sc.IsTimePreciseInList() { // MLSD
+			c.listing = odd
+		}
 		entries, err := c.sc.List(f.root)
+		c.listing = nil
 		if err != nil {
 			if c.sc.IsTimePreciseInList() && unsupported(err) {
 				// It announced MLST but refuses MLSD: use LIST from now
@@ -284,12 +289,16 @@ func (f *FTP) List(ctx context.Context) ([]plugins.File, error) {
 			if e.Type != ftplib.EntryTypeFile || strings.HasPrefix(e.Name, ".") {
 				continue
 			}
-			p, err := plugins.CleanPath(e.Name)
-			if err != nil || p != e.Name {
+			if t, ok := odd[e.Name]; ok {
+				f.log.Debug("ftp: listed entry skipped: not a regular file", "name", e.Name, "type", t)
+				continue
+			}
+			// Names are kept as listed: a backslash is a plain character.
+			if _, err := plugins.CleanPath(e.Name); err != nil || strings.Contains(e.Name, "/") {
 				f.log.Warn("ftp: listed name skipped: not a plain file name", "name", e.Name)
 				continue
 			}
-			out = append(out, plugins.File{Path: p, Size: int64(e.Size), ModTime: e.Time})
+			out = append(out, plugins.File{Path: e.Name, Size: int64(e.Size), ModTime: e.Time})
 		}
 		return false, nil
 	})

@@ -206,26 +206,108 @@ func (s *SFTP) keepAlive(c *session) {
 
 // connect dials the server, checks its host key, logs in and starts SFTP.
 func (s *SFTP) connect(ctx context.Context) (*session, error) {
+	if s.pin != "" {
+		return s.connectPinned(ctx)
+	}
+	c, _, err := s.dial(ctx, s.hostKeyAlgos)
+	return c, err
+}
+
+// wrongKey is a host key that is not the pinned one.
+type wrongKey struct{ key ssh.PublicKey }
+
+func (w *wrongKey) Error() string {
+	return w.key.Type() + " key " + ssh.FingerprintSHA256(w.key) + " is not the pinned one"
+}
+
+// connectPinned connects to a server whose key host_key_fingerprint pins.
+// A server with several host keys presents the kind the client prefers
+// (ECDSA before Ed25519), so when that is not the pinned key, each other
+// kind is asked for in turn, one handshake each at most, before the
+// server's keys are called a mismatch. The kind that matched is asked for
+// first on later connections.
+func (s *SFTP) connectPinned(ctx context.Context) (*session, error) {
+	var (
+		offered     []ssh.PublicKey
+		serverAlgos []string // learnt when a handshake finds no common algorithm
+	)
+	tried := func(algos []string) bool {
+		for _, k := range offered {
+			if slices.Equal(algorithmsFor(k.Type()), algos) {
+				return true
+			}
+		}
+		return serverAlgos != nil && !slices.ContainsFunc(algos, func(a string) bool { return slices.Contains(serverAlgos, a) })
+	}
+	for i := -1; i < len(hostKeyTypes); i++ {
+		algos := s.pinAlgos // nil at first: the library's preference
+		if i >= 0 {
+			if algos = algorithmsFor(hostKeyTypes[i]); tried(algos) {
+				continue
+			}
+		}
+		c, key, err := s.dial(ctx, algos)
+		var wrong *wrongKey
+		var neg *ssh.AlgorithmNegotiationError
+		switch {
+		case err == nil:
+			s.pinAlgos = algorithmsFor(key.Type())
+			return c, nil
+		case errors.As(err, &wrong):
+			offered = append(offered, wrong.key)
+		case errors.As(err, &neg) && neg.What == "host key":
+			serverAlgos = neg.RequestedAlgorithms
+		default:
+			return nil, err
+		}
+	}
+	var keys []string
+	for _, k := range offered {
+		keys = append(keys, k.Type()+" key "+ssh.FingerprintSHA256(k))
+	}
+	return nil, permanent{fmt.Errorf("host key mismatch: none of the host keys %s presented is host_key_fingerprint %s (it presented %s); the server's key changed or someone is intercepting the connection",
+		s.addr(), s.pin, strings.Join(keys, ", "))}
+}
+
+// hostKeyTypes are the kinds of host key a server may hold.
+var hostKeyTypes = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSA}
+
+// algorithmsFor returns the host key algorithms that ask for a key of a
+// type: an RSA key signs with any of three, best first.
+func algorithmsFor(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{keyType}
+}
+
+// dial makes one connection, asking for a host key of one of algos (nil:
+// any), and returns the key the server presented.
+func (s *SFTP) dial(ctx context.Context, algos []string) (*session, ssh.PublicKey, error) {
 	addr := s.addr()
 	d := net.Dialer{Timeout: s.Timeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connecting: %w", err)
+		return nil, nil, fmt.Errorf("connecting: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	// Bounds the handshake, the login and the SFTP start.
 	_ = nc.SetDeadline(time.Now().Add(s.Timeout))
 
-	var keyErr error
+	var (
+		keyErr    error
+		presented ssh.PublicKey
+	)
 	conf := &ssh.ClientConfig{
 		User: s.User,
 		Auth: s.auth,
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
+			presented = key
 			keyErr = s.checkHostKey(host, remote, key)
 			return keyErr
 		},
-		HostKeyAlgorithms: s.hostKeyAlgos,
+		HostKeyAlgorithms: algos,
 		Timeout:           s.Timeout,
 	}
 	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, conf)
@@ -234,14 +316,14 @@ func (s *SFTP) connect(ctx context.Context) (*session, error) {
 		var ne net.Error
 		switch {
 		case keyErr != nil:
-			return nil, permanent{keyErr}
+			return nil, presented, permanent{keyErr}
 		case strings.Contains(err.Error(), "unable to authenticate"):
 			// The library's message names the methods tried, never a secret.
-			return nil, permanent{fmt.Errorf("login as %s refused (%v): check user, password and private_key", s.User, strings.TrimPrefix(err.Error(), "ssh: "))}
+			return nil, presented, permanent{fmt.Errorf("login as %s refused (%v): check user, password and private_key", s.User, strings.TrimPrefix(err.Error(), "ssh: "))}
 		case errors.As(err, &ne) && ne.Timeout():
-			return nil, fmt.Errorf("%w: no SSH handshake with %s within %s", errTimeout, addr, s.Timeout)
+			return nil, presented, fmt.Errorf("%w: no SSH handshake with %s within %s", errTimeout, addr, s.Timeout)
 		}
-		return nil, fmt.Errorf("SSH handshake: %w", err)
+		return nil, presented, fmt.Errorf("SSH handshake: %w", err)
 	}
 	client := ssh.NewClient(cc, chans, reqs)
 	// Fstat: WriteTo sizes its reads from the open handle, not the path.
@@ -250,9 +332,9 @@ func (s *SFTP) connect(ctx context.Context) (*session, error) {
 		client.Close()
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("%w: SFTP did not start within %s", errTimeout, s.Timeout)
+			return nil, presented, fmt.Errorf("%w: SFTP did not start within %s", errTimeout, s.Timeout)
 		}
-		return nil, permanent{fmt.Errorf("starting SFTP (is the sftp subsystem enabled on the server?): %w", err)}
+		return nil, presented, permanent{fmt.Errorf("starting SFTP (is the sftp subsystem enabled on the server?): %w", err)}
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &session{ssh: client, sftp: fc, dead: make(chan struct{})}
@@ -260,8 +342,8 @@ func (s *SFTP) connect(ctx context.Context) (*session, error) {
 		_ = fc.Wait()
 		close(c.dead)
 	}()
-	s.log.Debug("SFTP connected", "host", addr, "user", s.User)
-	return c, nil
+	s.log.Debug("SFTP connected", "host", addr, "user", s.User, "host_key", presented.Type())
+	return c, presented, nil
 }
 
 // authMethods loads the credentials: the key first, then the password.
@@ -323,10 +405,10 @@ func (s *SFTP) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		s.pin = want
 		return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			if got := ssh.FingerprintSHA256(key); got != want {
-				return fmt.Errorf("host key mismatch: %s presented %s key %s, not host_key_fingerprint %s; the server's key changed or someone is intercepting the connection (if the server has several host keys, pin the one shown here)",
-					s.addr(), key.Type(), got, want)
+			if ssh.FingerprintSHA256(key) != want {
+				return &wrongKey{key}
 			}
 			return nil
 		}, nil, nil
@@ -420,12 +502,7 @@ func knownAlgorithms(check ssh.HostKeyCallback, addr string) []string {
 	}
 	var algos []string
 	for _, k := range keyErr.Want {
-		names := []string{k.Key.Type()}
-		if names[0] == ssh.KeyAlgoRSA {
-			// An RSA key signs with any of these, best first.
-			names = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
-		}
-		for _, n := range names {
+		for _, n := range algorithmsFor(k.Key.Type()) {
 			if !slices.Contains(algos, n) {
 				algos = append(algos, n)
 			}

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"sync/atomic"
 	"time"
 
 	sftplib "github.com/pkg/sftp"
+
+	"github.com/carpipe/carpipe/plugins"
 )
 
 // open opens the file and streams it through a pipe. A goroutine copies it
@@ -23,6 +26,12 @@ func (s *SFTP) open(ctx context.Context, p string) (io.ReadCloser, error) {
 		info fs.FileInfo
 	)
 	err := s.do(ctx, s.Timeout, func(sc *session) error {
+		if err := s.folders(sc.sftp, path.Dir(p), false); err != nil {
+			if errors.Is(err, errLinked) {
+				return fmt.Errorf("%w (%v)", plugins.ErrNotRegular, err)
+			}
+			return vanished(err, p)
+		}
 		file, fi, err := openAt(sc, s.remote(p), p, 0)
 		f, c, info = file, sc, fi
 		return err
@@ -30,9 +39,11 @@ func (s *SFTP) open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.IsDir() {
+	// What the handle is, not what the listing said: a pipe, a device or a
+	// folder may have taken the file's place.
+	if !info.Mode().IsRegular() {
 		_ = s.watch(c, s.Timeout, f.Close)
-		return nil, errors.New("it is a folder")
+		return nil, plugins.NotRegular(info.Mode())
 	}
 	pr, pw := io.Pipe()
 	go s.stream(ctx, p, f, c, info, pw)

@@ -13,11 +13,13 @@ import (
 	"log/slog"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	sftplib "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/carpipe/carpipe/plugins"
@@ -54,6 +56,8 @@ type SFTP struct {
 	auth         []ssh.AuthMethod
 	checkHostKey ssh.HostKeyCallback
 	hostKeyAlgos []string // the algorithms of the keys known_hosts has for the host
+	pin          string   // host_key_fingerprint, parsed
+	pinAlgos     []string // the algorithms that got the pinned key (under mu)
 
 	mu     sync.Mutex
 	cur    *session
@@ -226,6 +230,18 @@ func (s *SFTP) List(ctx context.Context) ([]plugins.File, error) {
 			}
 			out = append(out, plugins.File{Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
 		}
+		// The library keeps the last part of a name the server gave with
+		// slashes in it, so two entries may come out as one name.
+		count := map[string]int{}
+		for _, f := range out {
+			count[f.Path]++
+		}
+		out = slices.DeleteFunc(out, func(f plugins.File) bool { return count[f.Path] > 1 })
+		for name, n := range count {
+			if n > 1 {
+				s.log.Warn("file left alone: the server lists its name more than once", "name", name)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -271,11 +287,11 @@ func (s *SFTP) Move(ctx context.Context, p, dir string) (string, error) {
 	var moved string
 	err = s.do(ctx, s.Timeout, func(c *session) error {
 		fc := c.sftp
-		if _, err := fc.Lstat(src); err != nil {
-			return vanished(err, p)
+		if err := s.source(fc, p); err != nil {
+			return err
 		}
-		if err := fc.MkdirAll(destDir); err != nil {
-			return fmt.Errorf("creating %s: %w", dir, err)
+		if err := s.folders(fc, dir, true); err != nil {
+			return fmt.Errorf("folder %s: %w", dir, err)
 		}
 		for i := range maxSuffix {
 			cand := name
@@ -317,17 +333,62 @@ func (s *SFTP) Delete(ctx context.Context, p string) error {
 	}
 	a := s.remote(p)
 	err = s.do(ctx, s.Timeout, func(c *session) error {
-		fi, err := c.sftp.Lstat(a)
-		if err != nil {
-			return vanished(err, p)
-		}
-		if fi.IsDir() {
-			return errors.New("it is a folder")
+		if err := s.source(c.sftp, p); err != nil {
+			return err
 		}
 		return vanished(c.sftp.Remove(a), p)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: deleting %s: %w", s.where(), p, err)
+	}
+	return nil
+}
+
+// source checks a file to move or delete: there, not a folder, and not
+// reached through a linked folder.
+func (s *SFTP) source(fc *sftplib.Client, p string) error {
+	if err := s.folders(fc, path.Dir(p), false); err != nil {
+		return vanished(err, p)
+	}
+	fi, err := fc.Lstat(s.remote(p))
+	switch {
+	case err != nil:
+		return vanished(err, p)
+	case fi.IsDir():
+		return errors.New("it is a folder")
+	}
+	return nil
+}
+
+var errLinked = errors.New("is a symbolic link, which carpipe does not follow")
+
+// folders checks that each folder of dir below path is a real folder, not
+// a symbolic link that would lead elsewhere on the server, and makes the
+// missing ones when create is set. A missing one otherwise gives an error
+// wrapping fs.ErrNotExist.
+func (s *SFTP) folders(fc *sftplib.Client, dir string, create bool) error {
+	if dir == "." {
+		return nil
+	}
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		sub := strings.Join(parts[:i+1], "/")
+		fi, err := fc.Lstat(s.remote(sub))
+		if create && errors.Is(err, fs.ErrNotExist) {
+			merr := fc.Mkdir(s.remote(sub))
+			// Made here, or by another process meanwhile.
+			if fi, err = fc.Lstat(s.remote(sub)); err != nil && merr != nil {
+				err = fmt.Errorf("creating %s: %w", sub, merr)
+			}
+		}
+		switch {
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("%s %w", sub, errLinked)
+		case !fi.IsDir():
+			return fmt.Errorf("%s is not a folder", sub)
+		}
 	}
 	return nil
 }

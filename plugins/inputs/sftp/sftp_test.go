@@ -156,9 +156,10 @@ func TestUnknownHostRefused(t *testing.T) {
 	in := newInput(t, srv)
 	in.KnownHosts = sftptest.WriteFile(t, "known_hosts", nil)
 	msg := initErr(t, in)
-	fp := ssh.FingerprintSHA256(srv.HostKey)
+	// The key the client prefers, among the server's.
+	fp := ssh.FingerprintSHA256(srv.HostKeys[0])
 	wantIn(t, "the error", msg, "is not in known_hosts", fp,
-		"ssh-keyscan -t ed25519 -p "+strconv.Itoa(srv.Port)+" 127.0.0.1 >> "+in.KnownHosts, "host_key_fingerprint: "+fp)
+		"ssh-keyscan -t ecdsa -p "+strconv.Itoa(srv.Port)+" 127.0.0.1 >> "+in.KnownHosts, "host_key_fingerprint: "+fp)
 	if n := srv.PasswordAttempts(); n != 0 {
 		t.Errorf("the password was sent %d times to an unknown server", n)
 	}
@@ -210,26 +211,52 @@ func TestKnownHostsAlgorithms(t *testing.T) {
 	initInput(t, in)
 }
 
+// TestPinnedFingerprint: the server holds an ECDSA, an Ed25519 and an RSA
+// key and presents the client's favourite, ECDSA, first. Pinning any of
+// them works, at the cost of one handshake per other kind of key at most,
+// and later connections ask for the pinned kind at once.
 func TestPinnedFingerprint(t *testing.T) {
 	srv := sftptest.Start(t, t.TempDir())
 	plugintest.PutFile(t, srv.Root, "a.json", []byte("{}"), mtime)
+	if len(srv.HostKeys) != 3 {
+		t.Fatalf("the server has %d host keys; want 3", len(srv.HostKeys))
+	}
+	for _, key := range srv.HostKeys {
+		t.Run(key.Type(), func(t *testing.T) {
+			in := newInput(t, srv)
+			in.KnownHosts = ""
+			in.HostKeyFingerprint = ssh.FingerprintSHA256(key)
+			before := srv.Accepted()
+			initInput(t, in)
+			if n := srv.Accepted() - before; n > 4 {
+				t.Errorf("%d handshakes to find the pinned key; want at most one per kind of key", n)
+			}
+			if got := listed(t, in); len(got) != 1 {
+				t.Errorf("List = %v; want a.json", got)
+			}
+			srv.DropAll()
+			before = srv.Accepted()
+			if got := listed(t, in); len(got) != 1 {
+				t.Errorf("List after a reconnection = %v; want a.json", got)
+			}
+			if n := srv.Accepted() - before; n != 1 {
+				t.Errorf("%d handshakes to reconnect; want 1, asking for the pinned kind of key", n)
+			}
+		})
+	}
 
 	in := newInput(t, srv)
 	in.KnownHosts = ""
-	in.HostKeyFingerprint = ssh.FingerprintSHA256(srv.HostKey)
-	initInput(t, in)
-	if got := listed(t, in); len(got) != 1 {
-		t.Errorf("List = %v; want a.json", got)
-	}
-
-	in = newInput(t, srv)
-	in.KnownHosts = ""
 	wrong := ssh.FingerprintSHA256(otherKey(t))
 	in.HostKeyFingerprint = wrong
+	passwords := srv.PasswordAttempts()
 	msg := initErr(t, in)
-	wantIn(t, "the error", msg, "host key mismatch", ssh.FingerprintSHA256(srv.HostKey), wrong)
-	if n := srv.PasswordAttempts(); n != 1 {
-		t.Errorf("%d password attempts; want only the pinned connection's", n)
+	wantIn(t, "the error", msg, "host key mismatch", wrong, "intercepting")
+	for _, key := range srv.HostKeys {
+		wantIn(t, "the error", msg, key.Type()+" key "+ssh.FingerprintSHA256(key))
+	}
+	if n := srv.PasswordAttempts() - passwords; n != 0 {
+		t.Errorf("the password was sent %d times to a server whose keys did not match", n)
 	}
 }
 
@@ -560,5 +587,123 @@ func TestSample(t *testing.T) {
 	}
 	if in.Port != 2222 || in.Path != "/upload" || in.Timeout != 30*time.Second || in.Retries != 3 {
 		t.Errorf("decoded %+v", in)
+	}
+}
+
+// inFolder returns an input on the folder "in" of srv's root, next to
+// which the test puts what the input must never reach.
+func inFolder(t *testing.T, srv *sftptest.Server) *sftp.SFTP {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(srv.Root, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := newInput(t, srv)
+	in.Path = "in"
+	return initInput(t, in)
+}
+
+// TestOpenRefusesFolderSwappedIn: what the open handle is decides, not
+// what the listing said.
+func TestOpenRefusesFolderSwappedIn(t *testing.T) {
+	srv := sftptest.Start(t, t.TempDir())
+	plugintest.PutFile(t, srv.Root, "a.json", []byte("{}"), mtime)
+	in := initInput(t, newInput(t, srv))
+	if got := listed(t, in); len(got) != 1 {
+		t.Fatalf("List = %v", got)
+	}
+	os.Remove(filepath.Join(srv.Root, "a.json"))
+	if err := os.Mkdir(filepath.Join(srv.Root, "a.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := in.Open(t.Context(), "a.json")
+	if err == nil {
+		rc.Close()
+		t.Fatal("Open of a folder succeeded")
+	}
+	if !errors.Is(err, plugins.ErrNotRegular) || !strings.Contains(err.Error(), "opening a.json: not a regular file (a folder)") {
+		t.Errorf("Open: %v; want plugins.ErrNotRegular for a folder", err)
+	}
+}
+
+// TestMoveRefusesLinkedTargets: a move folder, or a parent of it, that is
+// a symbolic link on the server is refused: it would lead elsewhere.
+func TestMoveRefusesLinkedTargets(t *testing.T) {
+	for _, tc := range []struct{ name, dir, link, target string }{
+		{"target out of path", "processed", "in/processed", "../elsewhere"},
+		{"parent out of path", "done/2024", "in/done", "../elsewhere"},
+		{"target inside path", "processed", "in/processed", "kept"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := sftptest.Start(t, t.TempDir())
+			plugintest.PutFile(t, srv.Root, "in/a.json", []byte("payload"), mtime)
+			for _, d := range []string{"elsewhere", "in/kept"} {
+				if err := os.MkdirAll(filepath.Join(srv.Root, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Symlink(tc.target, filepath.Join(srv.Root, tc.link)); err != nil {
+				t.Fatal(err)
+			}
+			in := inFolder(t, srv)
+			got, err := in.Move(t.Context(), "a.json", tc.dir)
+			if err == nil {
+				t.Fatalf("Move into %s = %q; want it refused", tc.dir, got)
+			}
+			wantLink := strings.TrimPrefix(tc.link, "in/") + " is a symbolic link"
+			if errors.Is(err, plugins.ErrVanished) || !strings.Contains(err.Error(), wantLink) {
+				t.Errorf("Move: %v; want a refusal saying %s", err, wantLink)
+			}
+			if data, err := os.ReadFile(filepath.Join(srv.Root, "in/a.json")); err != nil || string(data) != "payload" {
+				t.Errorf("a.json: %q, %v; want it left in place", data, err)
+			}
+			for _, d := range []string{"elsewhere", "in/kept"} {
+				if got := plugintest.Names(t, filepath.Join(srv.Root, d)); len(got) != 0 {
+					t.Errorf("%s holds %v", d, got)
+				}
+			}
+		})
+	}
+}
+
+// TestListIgnoresHostileNames: a server listing names that climb out of
+// path or hold slashes yields no path that reaches out of it.
+func TestListIgnoresHostileNames(t *testing.T) {
+	srv := sftptest.Start(t, t.TempDir())
+	plugintest.PutFile(t, srv.Root, "in/real.json", []byte("real"), mtime)
+	for _, p := range []string{"x.json", "y.json", "passwd"} {
+		plugintest.PutFile(t, srv.Root, p, []byte("outside"), mtime)
+	}
+	srv.FakeNames("../x.json", "sub/../../x.json", "../y.json", "/etc/passwd", `..\x.json`, `a\..\..\x.json`)
+	var logs plugintest.Buffer
+	in := newInput(t, srv)
+	in.Path = "in"
+	if err := in.Init(t.Context(), plugins.Env{Name: "in", Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	got := listed(t, in)
+	var paths []string
+	for p := range got {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	// The library keeps the last part of a name: x.json, listed twice, is
+	// left alone; y.json and passwd name nothing in path.
+	if want := []string{"passwd", "real.json", "y.json"}; !slices.Equal(paths, want) {
+		t.Errorf("List = %q; want %q", paths, want)
+	}
+	wantIn(t, "the log", logs.String(), "more than once", `name=a\..\..\x.json`)
+	for _, p := range []string{"y.json", "passwd"} {
+		if _, err := in.Open(t.Context(), p); !errors.Is(err, plugins.ErrVanished) {
+			t.Errorf("Open(%q): %v; want plugins.ErrVanished", p, err)
+		}
+		if err := in.Delete(t.Context(), p); !errors.Is(err, plugins.ErrVanished) {
+			t.Errorf("Delete(%q): %v; want plugins.ErrVanished", p, err)
+		}
+	}
+	for _, p := range []string{"x.json", "y.json", "passwd"} {
+		if data, err := os.ReadFile(filepath.Join(srv.Root, p)); err != nil || string(data) != "outside" {
+			t.Errorf("%s beside path: %q, %v; want it untouched", p, data, err)
+		}
 	}
 }

@@ -3,8 +3,11 @@
 package sftptest
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/pem"
 	"errors"
@@ -17,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -26,13 +30,17 @@ import (
 // Server is an SSH server on 127.0.0.1 whose SFTP subsystem serves Root.
 // Paths cannot leave Root: it is opened as an os.Root, which also refuses
 // symbolic links pointing out of it.
+//
+// Like a stock OpenSSH server it holds three host keys, ECDSA, Ed25519 and
+// RSA, and presents the kind the client prefers.
 type Server struct {
 	Host     string // 127.0.0.1
 	Port     int
 	Root     string
 	User     string
 	Password string
-	HostKey  ssh.PublicKey
+	HostKey  ssh.PublicKey   // the Ed25519 one
+	HostKeys []ssh.PublicKey // all three: ECDSA, Ed25519, RSA
 
 	root *os.Root
 	ln   net.Listener
@@ -43,10 +51,15 @@ type Server struct {
 	authorized [][]byte
 	conns      map[*gate]bool
 	dropAt     map[string]int64 // one-shot: drop every connection when a read of the file reaches this offset
+	fakeNames  []string
 
+	accepted atomic.Int64
 	logins   atomic.Int64
 	password atomic.Int64
 }
+
+// rsaKey is made once per test binary: an RSA key takes a while.
+var rsaKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
 // Start serves root until the test ends. It accepts Password for user
 // "carpipe" and any key given to Authorize.
@@ -56,13 +69,25 @@ func Start(t testing.TB, root string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, hostKey, err := ed25519.GenerateKey(rand.Reader)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := ssh.NewSignerFromKey(hostKey)
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
+	}
+	rsKey, err := rsaKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signers []ssh.Signer
+	for _, k := range []any{ecKey, edKey, rsKey} {
+		signer, err := ssh.NewSignerFromKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers = append(signers, signer)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -71,8 +96,11 @@ func Start(t testing.TB, root string) *Server {
 	s := &Server{
 		Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Root: root,
 		User: "carpipe", Password: "s3cret-Pa55word",
-		HostKey: signer.PublicKey(),
+		HostKey: signers[1].PublicKey(),
 		root:    r, ln: ln, conns: map[*gate]bool{}, dropAt: map[string]int64{},
+	}
+	for _, signer := range signers {
+		s.HostKeys = append(s.HostKeys, signer.PublicKey())
 	}
 	s.conf = &ssh.ServerConfig{
 		PasswordCallback: func(c ssh.ConnMetadata, pass []byte) (*ssh.Permissions, error) {
@@ -93,7 +121,9 @@ func Start(t testing.TB, root string) *Server {
 			return nil, errors.New("unknown key")
 		},
 	}
-	s.conf.AddHostKey(signer)
+	for _, signer := range signers {
+		s.conf.AddHostKey(signer)
+	}
 	s.wg.Add(1)
 	go s.serve()
 	t.Cleanup(s.close)
@@ -113,6 +143,18 @@ func (s *Server) Authorize(key ssh.PublicKey) {
 // KnownHostsLine is the known_hosts line for the server's host key.
 func (s *Server) KnownHostsLine() string {
 	return knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, s.HostKey) + "\n"
+}
+
+// Accepted counts the connections accepted, whatever became of them: each
+// SSH handshake is one.
+func (s *Server) Accepted() int64 { return s.accepted.Load() }
+
+// FakeNames makes every folder listing also show these names, as regular
+// files of one byte that do not exist, as a broken or hostile server might.
+func (s *Server) FakeNames(names ...string) {
+	s.mu.Lock()
+	s.fakeNames = append(s.fakeNames, names...)
+	s.mu.Unlock()
 }
 
 // Logins counts the connections that logged in.
@@ -167,6 +209,7 @@ func (s *Server) serve() {
 		if err != nil {
 			return
 		}
+		s.accepted.Add(1)
 		g := &gate{Conn: nc, done: make(chan struct{})}
 		s.mu.Lock()
 		s.conns[g] = true
@@ -302,6 +345,11 @@ func (h handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 				infos = append(infos, fi)
 			}
 		}
+		h.s.mu.Lock()
+		for _, name := range h.s.fakeNames {
+			infos = append(infos, fakeInfo(name))
+		}
+		h.s.mu.Unlock()
 		return infos, nil
 	case "Stat":
 		fi, err := h.s.root.Stat(rel(r.Filepath))
@@ -320,6 +368,16 @@ func (h handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	}
 	return lister{fi}, nil
 }
+
+// fakeInfo is a listed name with nothing behind it.
+type fakeInfo string
+
+func (f fakeInfo) Name() string       { return string(f) }
+func (f fakeInfo) Size() int64        { return 1 }
+func (f fakeInfo) Mode() os.FileMode  { return 0o644 }
+func (f fakeInfo) ModTime() time.Time { return time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC) }
+func (f fakeInfo) IsDir() bool        { return false }
+func (f fakeInfo) Sys() any           { return nil }
 
 // lister hands out a listing a page at a time, as the client asks.
 type lister []os.FileInfo
