@@ -45,8 +45,7 @@ func TestMain(m *testing.M) {
 }
 
 // bin builds carpipe once per test binary, static and stripped as
-// deploy/Dockerfile builds it, into
-// a folder that examples find first on PATH.
+// deploy/Dockerfile builds it, into a folder examples find first on PATH.
 func bin(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -170,7 +169,7 @@ func newSession(t *testing.T, bin string) *session {
 	home := t.TempDir()
 	env := []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + home, "TMPDIR=" + os.TempDir(), "TZ=UTC", "LC_ALL=C.UTF-8",
+		"HOME=" + home, "TMPDIR=" + os.TempDir(), "TZ=UTC",
 	}
 	env = append(env, postgresEnv(t)...)
 	return &session{t: t, dir: work, env: env, state: filepath.Join(home, ".doc-state")}
@@ -270,8 +269,8 @@ func (s *session) console(b block) {
 			continue
 		}
 		if got, want := normalize(stdout), normalize(c.want); got != want {
-			s.t.Errorf("%s: $ %s: the output differs from the docs'\n--- docs (normalized):\n%s\n--- got (normalized):\n%s\n--- got:\n%s--- stderr:\n%s",
-				b, c.text, want, got, stdout, stderr)
+			s.t.Errorf("%s: $ %s: the output differs from the docs' (times, durations, rates and runs of spaces aside) at %s\n--- got:\n%s--- stderr:\n%s",
+				b, c.text, firstDiff(got, want), stdout, stderr)
 		}
 	}
 }

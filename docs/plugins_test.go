@@ -151,7 +151,7 @@ func writeKeys(b *strings.Builder, fields []config.Field) {
 // cell makes text safe in a Markdown table cell.
 var cell = strings.NewReplacer(`\`, `\\`, "|", `\|`, "<", "&lt;", ">", "&gt;", "*", `\*`, "\n", " ").Replace
 
-// firstDiff shows where two texts part.
+// firstDiff shows the first line where got and want part.
 func firstDiff(got, want string) string {
 	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
 	for i := 0; i < len(g) || i < len(w); i++ {
@@ -163,7 +163,7 @@ func firstDiff(got, want string) string {
 			wl = w[i]
 		}
 		if gl != wl {
-			return fmt.Sprintf("line %d:\n  file: %q\n  want: %q", i+1, gl, wl)
+			return fmt.Sprintf("line %d:\n  got:  %q\n  want: %q", i+1, gl, wl)
 		}
 	}
 	return ""
