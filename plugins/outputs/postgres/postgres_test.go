@@ -253,7 +253,7 @@ func TestNulInPayload(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := p.StartRun(ctx, "p")
+	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestLostConnectionIsFatal(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := p.StartRun(ctx, "p")
+	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,8 @@ func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("opening %s: %w", s.Path, err)
 	}
-	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: fatal, Serial: true, Log: env.Logger}
+	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: fatal, Serial: true, Log: env.Logger,
+		Holders: s.Path + "-holders"}
 	s.Store.Open()
 	return nil
 }
