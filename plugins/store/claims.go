@@ -43,7 +43,7 @@ var pgClaim = `INSERT INTO claims (input, path, path_key, holder, expires_at)
 	SELECT $1, p.path, p.key, $2, now() + make_interval(secs => $3) FROM unnest($4::text[], $5::text[]) AS p(path, key), ` + lazyCommit + `
 	ORDER BY p.key` + fmt.Sprintf(upsert, "now()", pgDead("claims.holder"))
 
-var sqliteUpsert = fmt.Sprintf(upsert, "?", sqliteDead+"(?, claims.holder)")
+var sqliteUpsert = fmt.Sprintf(upsert, "?", sqliteDeadCall("claims.holder"))
 
 // sqliteChunk keeps a statement's variables far below SQLite's limit.
 const sqliteChunk = 500
@@ -76,7 +76,7 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 			args = append(args, input, p, PathKey(p), holder, now.Add(ttl))
 		}
 		q.WriteString(sqliteUpsert)
-		some, err := s.returning(ctx, "claiming", q.String(), append(args, now, s.Holders)...)
+		some, err := s.returning(ctx, "claiming", q.String(), append(args, now, s.Holders, statements.Add(1))...)
 		if err != nil {
 			return got, err
 		}
@@ -184,11 +184,11 @@ func (s *Store) Sweep(ctx context.Context) error {
 	defer s.write.Unlock()
 	now := time.Now().UTC()
 	_, err := s.DB.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < ?
-		OR holder IN (SELECT holder FROM (SELECT DISTINCT holder FROM claims) WHERE `+sqliteDead+`(?, holder))`, now, s.Holders)
+		OR holder IN (SELECT holder FROM (SELECT DISTINCT holder FROM claims) WHERE `+sqliteDeadCall("holder")+`)`, now, s.Holders, statements.Add(1))
 	if err == nil {
 		_, err = s.DB.ExecContext(ctx, `UPDATE runs SET status = 'aborted', finished_at = ?
-			WHERE status = 'running' AND holder IN (SELECT DISTINCT holder FROM runs WHERE status = 'running' AND holder <> '' AND `+sqliteDead+`(?, holder))`,
-			now, s.Holders)
+			WHERE status = 'running' AND holder IN (SELECT DISTINCT holder FROM runs WHERE status = 'running' AND holder <> '' AND `+sqliteDeadCall("holder")+`)`,
+			now, s.Holders, statements.Add(1))
 	}
 	if err == nil && s.Holders != "" {
 		sweepLockFiles(s.Holders)

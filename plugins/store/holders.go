@@ -41,15 +41,44 @@ func pgDead(col string) string {
 	return fmt.Sprintf("pg_try_advisory_xact_lock_shared(%d, hashtext(%s))", lockSpace, col)
 }
 
-// sqliteDead is SQLite's pgDead: a function of the holders' folder and a
-// holder, registered with the driver for every connection.
+// sqliteDead is SQLite's pgDead: a function of the holders' folder, a
+// statement's number (from statements) and a holder, registered with the
+// driver for every connection.
 const sqliteDead = "carpipe_holder_dead"
 
+func sqliteDeadCall(col string) string { return sqliteDead + "(?, ?, " + col + ")" }
+
+// statements numbers the statements that call sqliteDead.
+var statements atomic.Int64
+
+// verdicts keeps what sqliteDead found in the latest statement: the rows
+// in a claim's way mostly share a holder, and a check is a few system
+// calls.
+var verdicts struct {
+	sync.Mutex
+	stmt int64
+	dead map[string]bool
+}
+
 func init() {
-	sqlitedrv.MustRegisterScalarFunction(sqliteDead, 2, func(_ *sqlitedrv.FunctionContext, args []driver.Value) (driver.Value, error) {
+	sqlitedrv.MustRegisterScalarFunction(sqliteDead, 3, func(_ *sqlitedrv.FunctionContext, args []driver.Value) (driver.Value, error) {
 		dir, _ := args[0].(string)
-		holder, _ := args[1].(string)
-		return dir != "" && holderDead(dir, holder), nil
+		stmt, _ := args[1].(int64)
+		holder, _ := args[2].(string)
+		if dir == "" {
+			return false, nil
+		}
+		verdicts.Lock()
+		defer verdicts.Unlock()
+		if verdicts.stmt != stmt {
+			verdicts.stmt, verdicts.dead = stmt, map[string]bool{}
+		}
+		dead, ok := verdicts.dead[holder]
+		if !ok {
+			dead = holderDead(dir, holder)
+			verdicts.dead[holder] = dead
+		}
+		return dead, nil
 	})
 }
 
