@@ -92,11 +92,13 @@ const (
 var errLockLost = errors.New("the lock that shows this process alive was lost with its database connection; " +
 	"other processes may have taken its leases; not claiming until it is taken again")
 
-// Hold takes holder's lock. On Postgres a goroutine keeps checking its
-// connection: once it is lost, Claim fails for holder (the run waits as
-// for a database outage) until the lock is taken again on a new
-// connection. The files in flight meanwhile go on; should another process
-// have taken one over, the ledger lets only one commit count.
+// Hold takes holder's lock. On Postgres a goroutine checks the lock's
+// connection every holdCheck. Once it is found lost, other processes may
+// have taken holder's leases and closed its run: Claim then fails for
+// holder, and the engine waits as in a database outage, until the lock is
+// taken again on a new connection; the leases no one took are holder's
+// again then. The files already claimed go on rather than roll back: one
+// taken over loads at most twice, and the ledger lets one commit count.
 func (s *Store) Hold(ctx context.Context, holder string) (func() error, error) {
 	if s.Dialect == dialect.Postgres {
 		return s.holdPG(ctx, holder)
@@ -160,7 +162,10 @@ func (s *Store) holdPG(ctx context.Context, holder string) (func() error, error)
 	go s.watchLock(wctx, h, holder, conn)
 	return func() error {
 		h.stop()
-		<-h.done
+		select {
+		case <-h.done:
+		case <-time.After(holdTimeout): // a driver stuck on a silent network
+		}
 		s.holds.mu.Lock()
 		delete(s.holds.m, holder)
 		s.holds.mu.Unlock()
@@ -189,7 +194,8 @@ func (s *Store) lock(ctx context.Context, holder string) (*sql.Conn, error) {
 }
 
 // watchLock checks the lock's connection until ctx ends, takes the lock
-// again when it is lost, and gives it up at the end.
+// again when it is lost, and closes the connection at the end, which ends
+// the lock with the session.
 func (s *Store) watchLock(ctx context.Context, h *pgHold, holder string, conn *sql.Conn) {
 	defer close(h.done)
 	t := time.NewTicker(holdCheck)
@@ -198,36 +204,49 @@ func (s *Store) watchLock(ctx context.Context, h *pgHold, holder string, conn *s
 		select {
 		case <-ctx.Done():
 			if conn != nil {
-				// Unlocked before the connection goes, so that others see
-				// this holder gone as soon as release returns.
-				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), holdTimeout)
-				conn.ExecContext(uctx, `SELECT pg_advisory_unlock($1, hashtext($2))`, lockSpace, holder)
-				cancel()
 				discard(conn)
 			}
 			return
 		case <-t.C:
 		}
 		if conn != nil {
-			pctx, cancel := context.WithTimeout(ctx, holdTimeout)
-			_, err := conn.ExecContext(pctx, `SELECT 1`)
-			cancel()
+			err := alive(ctx, conn)
 			if err == nil || ctx.Err() != nil {
 				continue
 			}
 			h.lost.Store(true)
 			s.Log.Warn("lost the lock that shows this process alive; its leases may be taken over; not claiming until it is taken again",
 				"holder", holder, "error", err.Error())
-			discard(conn)
+			go discard(conn) // once the driver gives its query up
 			conn = nil
 		}
-		c, err := s.lock(ctx, holder)
+		lctx, cancel := context.WithTimeout(ctx, holdTimeout)
+		c, err := s.lock(lctx, holder)
+		cancel()
 		if err != nil {
 			continue // the next tick tries again
 		}
 		conn = c
 		h.lost.Store(false)
 		s.Log.Info("lock that shows this process alive taken again; claiming again", "holder", holder)
+	}
+}
+
+// alive asks the lock's session for a sign of life. It gives up after
+// holdTimeout even while the driver still waits on a silent network.
+func alive(ctx context.Context, conn *sql.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, holdTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.ExecContext(ctx, `SELECT 1`)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
