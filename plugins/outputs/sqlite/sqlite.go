@@ -43,9 +43,10 @@ type SQLite struct {
 }
 
 var (
-	_ plugins.Ledger = (*SQLite)(nil)
-	_ plugins.Initer = (*SQLite)(nil)
-	_ plugins.Closer = (*SQLite)(nil)
+	_ plugins.Ledger  = (*SQLite)(nil)
+	_ plugins.Claimer = (*SQLite)(nil)
+	_ plugins.Initer  = (*SQLite)(nil)
+	_ plugins.Closer  = (*SQLite)(nil)
 )
 
 // DSN is the modernc connection string carpipe uses for a database file.
