@@ -80,8 +80,17 @@ func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("opening %s: %w", s.Path, err)
 	}
+	// Every process on the file must find the same holders' folder,
+	// whatever path leads it there.
+	holders := s.Path
+	if p, err := filepath.EvalSymlinks(holders); err == nil {
+		holders = p
+	}
+	if p, err := filepath.Abs(holders); err == nil {
+		holders = p
+	}
 	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: fatal, Serial: true, Log: env.Logger,
-		Holders: s.Path + "-holders"}
+		Holders: holders + "-holders"}
 	s.Store.Open()
 	return nil
 }
