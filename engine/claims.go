@@ -37,17 +37,46 @@ func newScaleOut(o Options) scaleOut {
 	if ttl <= 0 {
 		ttl = DefaultClaimTTL
 	}
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	crand.Read(b)
 	return scaleOut{
-		// Host and pid for people reading the table; the random part so
-		// that two engines in one process (tests) are two holders.
-		holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)),
+		holder: newHolder(),
 		ttl:    ttl,
 		grace:  o.Grace,
 		outage: &outage{limit: o.DBRetryFor, log: o.Logger, events: o.Events},
 	}
+}
+
+// newHolder names an engine in the claims and runs tables: host and pid
+// for people reading them, a random part so that two engines in one
+// process (tests) are two holders.
+func newHolder() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	crand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// hold shows this engine alive to the other processes until unhold, so
+// that they take its leases and close its run as soon as it dies. Its
+// name's lock held by another (a hash collision), it takes a new name:
+// nothing is claimed under a name before it is held.
+func (e *Engine) hold(ctx context.Context) (unhold func(), err error) {
+	c := e.claimer()
+	if c == nil {
+		return func() {}, nil
+	}
+	release, err := c.Hold(ctx, e.scale.holder)
+	if err != nil && ctx.Err() == nil {
+		e.scale.holder = newHolder()
+		release, err = c.Hold(ctx, e.scale.holder)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := release(); err != nil {
+			e.log.Debug("holder lock not released; it goes with the process", "error", err.Error())
+		}
+	}, nil
 }
 
 func (e *Engine) claimer() plugins.Claimer {
@@ -254,7 +283,8 @@ func (e *Engine) renew(ctx context.Context) (stop func()) {
 	}
 }
 
-// sweep deletes expired leases left by crashed processes.
+// sweep deletes the leases of dead processes and expired ones, and closes
+// dead processes' runs as aborted.
 func (e *Engine) sweep(ctx context.Context) error {
 	if c := e.claimer(); c != nil {
 		return c.Sweep(ctx)

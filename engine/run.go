@@ -135,7 +135,12 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 		return s, err
 	}
 	e.views(ctx)
-	id, err := e.ledger.StartRun(ctx, e.name)
+	unhold, err := e.hold(ctx)
+	if err != nil {
+		return s, err
+	}
+	defer unhold()
+	id, err := e.ledger.StartRun(ctx, e.name, e.scale.holder)
 	if err != nil {
 		return s, err
 	}

@@ -132,6 +132,11 @@ func TestClaimedFileSkipped(t *testing.T) {
 	if err := other.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	unhold, err := other.Hold(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unhold()
 	if got, err := other.Claim(context.Background(), "other", "in", []string{"vehicles_status_1600000001.json"}, time.Hour); err != nil || len(got) != 1 {
 		t.Fatal(got, err)
 	}
@@ -654,5 +659,87 @@ func TestWatchRidesOutOutage(t *testing.T) {
 	}
 	if n := h.count(c, "SELECT count(*) FROM records"); n != 9000 {
 		t.Fatalf("%d records", n)
+	}
+}
+
+// deadProcess leaves what a killed process would: its run, running, and an
+// hour's lease on path, both under a holder whose lock is gone.
+func (h *harness) deadProcess(holder, path string) (run int64) {
+	h.t.Helper()
+	ctx := context.Background()
+	d := &sqlite.SQLite{Path: h.dbPath}
+	if err := d.Init(ctx, plugins.Env{Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		h.t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Migrate(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	release, err := d.Hold(ctx, holder)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	run, err = d.StartRun(ctx, "scale-test", holder)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if got, err := d.Claim(ctx, holder, "in", []string{path}, time.Hour); err != nil || len(got) != 1 {
+		h.t.Fatal(got, err)
+	}
+	if err := release(); err != nil { // as the process's death would
+		h.t.Fatal(err)
+	}
+	return run
+}
+
+// TestDeadHolderTakenOver: a run, and each watch loop, take over at once
+// the hour-long leases of a process that died and close its run as
+// aborted; a run records its own holder.
+func TestDeadHolderTakenOver(t *testing.T) {
+	h := newHarness(t)
+	h.write("vehicles_status_1600000000.json", status(0))
+	dead := h.deadProcess("dead-1", "vehicles_status_1600000000.json")
+	e := h.engine("dir", "", engine.Options{})
+	s, err := e.Run(context.Background())
+	if err != nil || s.FilesProcessed != 1 || s.FilesSkipped != 0 {
+		t.Fatalf("%+v %v", s, err)
+	}
+	db := h.db()
+	aborted := func(run int64) bool {
+		return h.count(db, fmt.Sprintf("SELECT count(*) FROM runs WHERE id = %d AND status = 'aborted' AND finished_at IS NOT NULL", run)) == 1
+	}
+	if !aborted(dead) {
+		t.Fatal("the dead process's run was not closed as aborted")
+	}
+	if n := h.count(db, fmt.Sprintf("SELECT count(*) FROM runs WHERE id = %d AND status = 'ok' AND holder LIKE '%%/%d/%%'", s.ID, os.Getpid())); n != 1 {
+		t.Fatal("the run did not record its holder")
+	}
+
+	loops := make(chan engine.Loop, 100)
+	stop := watching(e, engine.WatchOptions{Interval: 100 * time.Millisecond, Loop: func(l engine.Loop) { loops <- l }})
+	defer stop()
+	<-loops
+	// The lease before the file: the loop that finds the file finds it.
+	dead = h.deadProcess("dead-2", "vehicles_status_1600000001.json")
+	h.write("vehicles_status_1600000001.json", status(1))
+	for loaded := false; !loaded; {
+		select {
+		case l := <-loops:
+			if l.Err != nil || l.Summary.FilesSkipped != 0 {
+				t.Fatalf("%+v %v", l.Summary, l.Err)
+			}
+			loaded = l.Summary.FilesProcessed == 1
+		case <-time.After(30 * time.Second):
+			t.Fatal("the file was not loaded")
+		}
+	}
+	if !aborted(dead) {
+		t.Fatal("the watch loop did not close the dead process's run as aborted")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(db, "SELECT count(*) FROM runs WHERE status = 'running'"); n != 0 {
+		t.Fatalf("%d runs left running", n)
 	}
 }

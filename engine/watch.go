@@ -51,6 +51,7 @@ func (e *Engine) Watch(ctx context.Context, o WatchOptions) error {
 	}
 	wake := e.notifications(ctx)
 	w := &watchState{seen: map[string]seenAs{}}
+	defer w.unhold()
 	var later []time.Time // when notified changes are old enough to load
 	for {
 		l := e.loop(ctx, w)
@@ -133,6 +134,15 @@ type watchState struct {
 	// unfinished are runs whose end could not be recorded: the database
 	// was away. They are recorded once it is back.
 	unfinished []Summary
+	// held: this engine shows itself alive (Engine.hold) from its first
+	// run to the end of Watch.
+	held func()
+}
+
+func (w *watchState) unhold() {
+	if w.held != nil {
+		w.held()
+	}
 }
 
 type seenAs struct {
@@ -230,7 +240,13 @@ func (e *Engine) loop(ctx context.Context, w *watchState) (l Loop) {
 	if len(jobs) == 0 {
 		return l
 	}
-	if s.ID, l.Err = e.ledger.StartRun(ctx, e.name); l.Err != nil {
+	if w.held == nil {
+		if w.held, l.Err = e.hold(ctx); l.Err != nil {
+			l.DatabaseOK = false
+			return l
+		}
+	}
+	if s.ID, l.Err = e.ledger.StartRun(ctx, e.name, e.scale.holder); l.Err != nil {
 		l.DatabaseOK = false
 		return l
 	}

@@ -100,7 +100,10 @@ type FileTx interface {
 type Ledger interface {
 	Output
 	Migrate(ctx context.Context) error
-	StartRun(ctx context.Context, pipeline string) (int64, error)
+	// StartRun records a new run of holder (the Claimer holder of the
+	// process, "" when it has none): a later Sweep closes the run as
+	// aborted once that holder is dead.
+	StartRun(ctx context.Context, pipeline, holder string) (int64, error)
 	// Lookup returns the ledger status of a file ("" when unknown).
 	Lookup(ctx context.Context, input, path, sha256 string) (string, error)
 	Fail(ctx context.Context, f FileInfo, reason string) error
@@ -210,11 +213,19 @@ type Closer interface {
 
 // Claimer is implemented by a ledger that leases files to one process at a
 // time, so that replicas sharing an input never read the same file at once.
-// A lease is a row in the database: it outlives a crashed holder only until
-// it expires. The ledger's unique index still decides which commit counts.
+// A lease is a row in the database. It lasts while its holder is alive, as
+// Hold shows it to every process sharing the database, and not past its
+// expiry unless renewed: a dead holder's leases are free at once. The
+// ledger's unique index still decides which commit counts.
 type Claimer interface {
+	// Hold marks holder alive until release is called or the process
+	// dies; a holder claims only while it holds. Should the mark be lost
+	// (its connection broke), Claim fails for holder until the mark is
+	// taken again, as other processes may have taken its leases meanwhile.
+	Hold(ctx context.Context, holder string) (release func() error, err error)
 	// Claim leases the paths of input to holder for ttl, in one round trip,
-	// and returns those it got: not those another holder's live lease has.
+	// and returns those it got: not those another live holder's unexpired
+	// lease has.
 	Claim(ctx context.Context, holder, input string, paths []string, ttl time.Duration) ([]string, error)
 	// Renew extends every lease holder has.
 	Renew(ctx context.Context, holder string, ttl time.Duration) error
@@ -222,7 +233,8 @@ type Claimer interface {
 	Release(ctx context.Context, holder, input string, paths []string) error
 	// ReleaseAll ends every lease holder has.
 	ReleaseAll(ctx context.Context, holder string) error
-	// Sweep deletes expired leases, of files no one will claim again.
+	// Sweep deletes the leases that are expired or whose holder is dead,
+	// and closes the runs of dead holders as aborted.
 	Sweep(ctx context.Context) error
 }
 

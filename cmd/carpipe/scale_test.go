@@ -74,58 +74,84 @@ func TestProcessesShareSQLite(t *testing.T) {
 }
 
 // TestKillAnyMoment kills a run with SIGKILL at a random point (a seed per
-// case), checks that nothing is half-done, then runs again: every file is
-// loaded exactly once.
+// case), checks that nothing is half-done, then runs again at once: the
+// killed run's leases, an hour long, are taken over rather than waited for,
+// every file is loaded exactly once, and the killed run is closed as
+// aborted. On PostgreSQL and on SQLite.
 func TestKillAnyMoment(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
-			in := genInbox(t, 60, 3, 800, 20) // 20 big, 40 small
-			db, dsn := pgDB(t)
-			cfg := in.config(t, pgOutput(dsn))
-			// Kill once the ledger holds k files, k random, and a random
-			// moment later: anywhere in a file, a group, a move, or before
-			// the first.
-			k := rng.IntN(45)
-			p := startProc(t, nil, "run", "-c", cfg, "--workers", "2", "--claim-ttl", "1s")
-			waitFor(t, "progress", time.Minute, func() bool {
-				var n int
-				// Before the migration there is no table yet: 0 files.
-				db.QueryRow("SELECT count(*) FROM files").Scan(&n)
-				return n >= k || p.exited()
+	for _, b := range backends {
+		for seed := uint64(1); seed <= 4; seed++ {
+			t.Run(fmt.Sprintf("%s/seed=%d", b.name, seed), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
+				in := genInbox(t, 60, 3, 800, 20) // 20 big, 40 small
+				out, db := b.output(t)
+				cfg := in.config(t, out)
+				// Kill once the ledger holds k files, k random, and a random
+				// moment later: anywhere in a file, a group, a move, or before
+				// the first.
+				k := rng.IntN(45)
+				p := startProc(t, nil, "run", "-c", cfg, "--workers", "2", "--claim-ttl", "1h")
+				waitFor(t, "progress", time.Minute, func() bool {
+					var n int
+					// Before the migration there is no table yet: 0 files.
+					db.QueryRow("SELECT count(*) FROM files").Scan(&n)
+					return n >= k || p.exited()
+				})
+				// The kill point itself, not a wait for anything: up to 200ms
+				// past the k-th commit, inside whatever the workers are doing.
+				time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+				p.signal(syscall.SIGKILL)
+				code := p.wait(time.Minute)
+				if code != -1 {
+					t.Logf("the run ended before the kill (exit %d)", code)
+				}
+				if b.name == "postgres" {
+					// A COMMIT the process sent before it died still lands,
+					// and the server ends the dead process's sessions (and
+					// with them its lock) once it sees their sockets closed.
+					waitFor(t, "the killed run's sessions to end", 30*time.Second, func() bool {
+						var n int
+						err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+							AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'`).Scan(&n)
+						return err == nil && n == 0
+					})
+					waitFor(t, "the killed run's lock to go", 30*time.Second, func() bool {
+						return scalar(t, db, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1667330672
+							AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) == 0
+					})
+				}
+				loaded := in.consistent(t, db)
+				unmoved := in.loadedInInbox(t, db)
+				var killed int // the killed run's row, if it got that far
+				db.QueryRow("SELECT count(*) FROM runs WHERE status = 'running'").Scan(&killed)
+				t.Logf("seed %d: killed after %d files loaded (%d not moved yet, k=%d)", seed, loaded, unmoved, k)
+				if t.Failed() {
+					t.FailNow()
+				}
+				if code == -1 && killed != 1 && loaded > 0 {
+					t.Fatalf("%d runs running after the kill, want the killed one", killed)
+				}
+
+				r := startProc(t, nil, "run", "-c", cfg, "--workers", "2")
+				if code := r.wait(2 * time.Minute); code != exitOK {
+					t.Fatalf("re-run: exit %d\n%s\n%s", code, r.stdout, r.stderr)
+				}
+				// Nothing left to another process: every file not loaded is
+				// loaded now, and only those loaded but not moved are skipped.
+				processed, failed, skipped := summaryCounts(t, r.stdout.String())
+				if processed != len(in.files)-loaded || failed != 0 || skipped != unmoved {
+					t.Errorf("re-run: %d processed, %d failed, %d skipped; want %d, 0, %d",
+						processed, failed, skipped, len(in.files)-loaded, unmoved)
+				}
+				in.complete(t, db)
+				if n := scalar(t, db, "SELECT count(*) FROM runs WHERE status = 'aborted' AND finished_at IS NOT NULL"); n != killed {
+					t.Errorf("%d runs aborted, want %d", n, killed)
+				}
+				if n := scalar(t, db, "SELECT count(*) FROM runs WHERE status = 'running' OR finished_at IS NULL"); n != 0 {
+					t.Errorf("%d runs left unfinished", n)
+				}
 			})
-			// The kill point itself, not a wait for anything: up to 200ms
-			// past the k-th commit, inside whatever the workers are doing.
-			time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
-			p.signal(syscall.SIGKILL)
-			if code := p.wait(time.Minute); code != -1 {
-				t.Logf("the run ended before the kill (exit %d)", code)
-			}
-			// A COMMIT the process sent before it died still lands: wait
-			// for its sessions to finish before taking stock.
-			waitFor(t, "the killed run's sessions to end", 30*time.Second, func() bool {
-				var n int
-				err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-					AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle'`).Scan(&n)
-				return err == nil && n == 0
-			})
-			loaded := in.consistent(t, db)
-			t.Logf("seed %d: killed after %d files loaded (k=%d)", seed, loaded, k)
-			if t.Failed() {
-				t.FailNow()
-			}
-			// The dead process's leases expire; then a new run takes all.
-			waitFor(t, "leases to expire", 30*time.Second, func() bool {
-				var n int
-				err := db.QueryRow("SELECT count(*) FROM claims WHERE expires_at > now()").Scan(&n)
-				return err == nil && n == 0 || err != nil && strings.Contains(err.Error(), "does not exist")
-			})
-			r := startProc(t, nil, "run", "-c", cfg, "--workers", "2")
-			if code := r.wait(2 * time.Minute); code != exitOK {
-				t.Fatalf("re-run: exit %d\n%s\n%s", code, r.stdout, r.stderr)
-			}
-			in.complete(t, db)
-		})
+		}
 	}
 }
 

@@ -65,7 +65,7 @@ func newFixture(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB))
 	if err := l.Migrate(f.ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	run, err := l.StartRun(f.ctx, "conformance")
+	run, err := l.StartRun(f.ctx, "conformance", "")
 	if err != nil {
 		t.Fatalf("StartRun: %v", err)
 	}
@@ -869,7 +869,7 @@ func ledgerFailThenSucceed(t *testing.T, f *fixture) {
 	}
 
 	// A later run fails it again: the row is updated, not duplicated.
-	run2, err := f.l.StartRun(f.ctx, "conformance")
+	run2, err := f.l.StartRun(f.ctx, "conformance", "")
 	if err != nil {
 		t.Fatalf("StartRun: %v", err)
 	}
@@ -950,9 +950,13 @@ func ledgerRejects(t *testing.T, f *fixture) {
 }
 
 func ledgerFinishRun(t *testing.T, f *fixture) {
-	other, err := f.l.StartRun(f.ctx, "other")
+	other, err := f.l.StartRun(f.ctx, "other", "host/42/0a1b")
 	if err != nil {
 		t.Fatalf("StartRun: %v", err)
+	}
+	var holder string
+	if err := f.db.QueryRowContext(f.ctx, f.q(`SELECT holder FROM runs WHERE id = ?`), other).Scan(&holder); err != nil || holder != "host/42/0a1b" {
+		t.Errorf("the run's holder is %q (%v), want host/42/0a1b", holder, err)
 	}
 	if other == f.run {
 		t.Fatalf("two runs got the same id %d", other)

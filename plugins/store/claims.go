@@ -30,15 +30,20 @@ var _ plugins.Claimer = (*Store)(nil)
 // unique index still lets one commit; a forgotten release expires.
 const lazyCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS lazy`
 
-// upsert takes a free row, an expired one, or one the holder already has.
+// upsert takes a free row, an expired one, one the holder already has, or
+// one whose holder is dead. The liveness test runs only on a conflict with
+// another holder's unexpired lease, so that claiming free files costs
+// nothing more.
 const upsert = ` ON CONFLICT (input, path_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-	WHERE claims.expires_at < %s OR claims.holder = excluded.holder RETURNING path_key`
+	WHERE claims.expires_at < %s OR claims.holder = excluded.holder OR %s RETURNING path_key`
 
 // Paths are claimed in sorted order, so that two holders claiming
 // overlapping sets wait on each other in the same order and never deadlock.
 var pgClaim = `INSERT INTO claims (input, path, path_key, holder, expires_at)
 	SELECT $1, p.path, p.key, $2, now() + make_interval(secs => $3) FROM unnest($4::text[], $5::text[]) AS p(path, key), ` + lazyCommit + `
-	ORDER BY p.key` + fmt.Sprintf(upsert, "now()")
+	ORDER BY p.key` + fmt.Sprintf(upsert, "now()", pgDead("claims.holder"))
+
+var sqliteUpsert = fmt.Sprintf(upsert, "?", sqliteDeadCall("claims.holder"))
 
 // sqliteChunk keeps a statement's variables far below SQLite's limit.
 const sqliteChunk = 500
@@ -47,6 +52,9 @@ const sqliteChunk = 500
 func (s *Store) Claim(ctx context.Context, holder, input string, paths []string, ttl time.Duration) ([]string, error) {
 	if len(paths) == 0 {
 		return nil, nil
+	}
+	if s.lost(holder) {
+		return nil, claimErr("claiming", errLockLost)
 	}
 	paths = slices.Sorted(slices.Values(paths))
 	if s.Dialect == dialect.Postgres {
@@ -69,8 +77,8 @@ func (s *Store) Claim(ctx context.Context, holder, input string, paths []string,
 			q.WriteString("(?,?,?,?,?)")
 			args = append(args, input, PathText(p), PathKey(p), holder, now.Add(ttl))
 		}
-		fmt.Fprintf(&q, upsert, "?")
-		some, err := s.returning(ctx, "claiming", q.String(), append(args, now)...)
+		q.WriteString(sqliteUpsert)
+		some, err := s.returning(ctx, "claiming", q.String(), append(args, now, s.Holders, statements.Add(1))...)
 		if err != nil {
 			return got, err
 		}
@@ -183,18 +191,34 @@ func (s *Store) ReleaseAll(ctx context.Context, holder string) error {
 	return claimErr("releasing leases", err)
 }
 
-// Sweep deletes expired leases: those of crashed holders on files that
-// were moved away and will never be claimed again.
+// Sweep deletes the leases that expired (those of files moved away, never
+// to be claimed again) and those of dead holders, and closes the runs of
+// dead holders as aborted. Each holder is checked once.
 func (s *Store) Sweep(ctx context.Context) error {
-	var err error
 	if s.Dialect == dialect.Postgres {
-		_, err = s.DB.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < now()`)
-	} else {
-		s.write.Lock()
-		defer s.write.Unlock()
-		_, err = s.DB.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < ?`, time.Now().UTC())
+		_, err := s.DB.ExecContext(ctx, `WITH dead AS (
+				SELECT holder FROM (SELECT holder FROM claims UNION SELECT holder FROM runs WHERE status = 'running' AND holder <> '') AS h
+				WHERE `+pgDead("holder")+`
+			), gone AS (
+				DELETE FROM claims WHERE expires_at < now() OR holder IN (SELECT holder FROM dead)
+			)
+			UPDATE runs SET status = 'aborted', finished_at = now() WHERE status = 'running' AND holder IN (SELECT holder FROM dead)`)
+		return claimErr("sweeping the leases and runs of dead processes", err)
 	}
-	return claimErr("sweeping expired leases", err)
+	s.write.Lock()
+	defer s.write.Unlock()
+	now := time.Now().UTC()
+	_, err := s.DB.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < ?
+		OR holder IN (SELECT holder FROM (SELECT DISTINCT holder FROM claims) WHERE `+sqliteDeadCall("holder")+`)`, now, s.Holders, statements.Add(1))
+	if err == nil {
+		_, err = s.DB.ExecContext(ctx, `UPDATE runs SET status = 'aborted', finished_at = ?
+			WHERE status = 'running' AND holder IN (SELECT DISTINCT holder FROM runs WHERE status = 'running' AND holder <> '' AND `+sqliteDeadCall("holder")+`)`,
+			now, s.Holders, statements.Add(1))
+	}
+	if err == nil && s.Holders != "" {
+		sweepLockFiles(s.Holders)
+	}
+	return claimErr("sweeping the leases and runs of dead processes", err)
 }
 
 // claimErr: claims only touch the database, so any error is the database's.

@@ -88,7 +88,7 @@ func load(t *testing.T, l ledger, f plugins.FileInfo, b plugins.Batch) {
 func TestMoved(t *testing.T) {
 	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
 		ctx := t.Context()
-		run, _ := l.StartRun(ctx, "p")
+		run, _ := l.StartRun(ctx, "p", "")
 		a := plugins.FileInfo{Run: run, Input: "in", Path: "x.json", FileType: "t", Size: 10, SHA256: "a"}
 		if err := l.Fail(ctx, a, "bad"); err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestMoved(t *testing.T) {
 func TestMovedBatch(t *testing.T) {
 	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
 		ctx := t.Context()
-		run, _ := l.StartRun(ctx, "p")
+		run, _ := l.StartRun(ctx, "p", "")
 		const n = 200
 		for i := range n {
 			f := plugins.FileInfo{Run: run, Input: "in", Path: fmt.Sprintf("f%d.json", i), FileType: "t", Size: int64(i), SHA256: fmt.Sprint(i)}
@@ -184,10 +184,10 @@ func TestRunsAndRejects(t *testing.T) {
 		if err != nil || len(runs) != 0 {
 			t.Fatalf("runs of a new database: %v, %v", runs, err)
 		}
-		first, _ := l.StartRun(ctx, "p")
+		first, _ := l.StartRun(ctx, "p", "")
 		start := time.Now().Add(-time.Minute)
 		l.FinishRun(ctx, plugins.RunSummary{ID: first, Started: start, Finished: start.Add(time.Second), Status: "partial", FilesProcessed: 1, RecordsRejected: 2})
-		second, _ := l.StartRun(ctx, "q")
+		second, _ := l.StartRun(ctx, "q", "")
 		runs, err = l.Runs(ctx, 0)
 		if err != nil || len(runs) != 2 || runs[0].ID != second || runs[0].Status != "running" || !runs[0].Finished.IsZero() ||
 			runs[1].Status != "partial" || runs[1].FilesProcessed != 1 || runs[1].RecordsRejected != 2 || runs[1].Pipeline != "p" {
@@ -232,7 +232,7 @@ func TestApplyViews(t *testing.T) {
 			t.Fatalf("a changed view: touched %v, %v", touched, err)
 		}
 		var fileID int
-		run, _ := l.StartRun(ctx, "p")
+		run, _ := l.StartRun(ctx, "p", "")
 		load(t, l, plugins.FileInfo{Run: run, Input: "in", Path: "t.json", FileType: "t", Size: 1, SHA256: "d"},
 			plugins.Batch{Records: []plugins.Record{
 				{Key: "k", Payload: []byte(`{"a":7,"b.c'd":"x","t":"2020-01-01T00:00:00Z"}`)},

@@ -51,8 +51,12 @@ type Store struct {
 	// writer: waiting in Go beats SQLite's busy-retry sleeps.
 	Serial bool
 	Log    *slog.Logger
+	// Holders is, on SQLite, the folder of the holders' lock files (see
+	// Hold); empty, a lease lasts until it expires.
+	Holders string
 
 	client *ent.Client
+	holds  holds // Postgres locks held: holders.go
 	write  sync.Mutex
 	moves  moves // locations not yet written: history.go
 }
@@ -101,9 +105,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// StartRun records a new run.
-func (s *Store) StartRun(ctx context.Context, pipeline string) (int64, error) {
-	r, err := s.client.Run.Create().SetPipeline(pipeline).SetStartedAt(time.Now()).SetStatus("running").Save(ctx)
+// StartRun records a new run of holder.
+func (s *Store) StartRun(ctx context.Context, pipeline, holder string) (int64, error) {
+	r, err := s.client.Run.Create().SetPipeline(pipeline).SetStartedAt(time.Now()).SetStatus("running").SetHolder(holder).Save(ctx)
 	if err != nil {
 		return 0, plugins.Fatal(fmt.Errorf("recording the run: %w", err))
 	}

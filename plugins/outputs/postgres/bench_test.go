@@ -92,7 +92,7 @@ func benchOutput(b *testing.B) (*Postgres, int64) {
 	if err := p.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	run, err := p.StartRun(ctx, "bench")
+	run, err := p.StartRun(ctx, "bench", "")
 	if err != nil {
 		b.Fatal(err)
 	}

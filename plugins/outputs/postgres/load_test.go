@@ -42,7 +42,7 @@ func load(t *testing.T, p *Postgres, path string, recs []plugins.Record) (plugin
 	t.Helper()
 	ctx := t.Context()
 	before := sends{p.copies.Load(), p.fallbacks.Load()}
-	run, err := p.StartRun(ctx, "p")
+	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestCopyWaitsForConcurrentKeys(t *testing.T) {
 	}
 	q := second(t, p)
 	ctx := t.Context()
-	run, _ := q.StartRun(ctx, "q")
+	run, _ := q.StartRun(ctx, "q", "")
 	held, err := q.Begin(ctx, plugins.FileInfo{Run: run, Input: "in", Path: "q.json", FileType: "t", SHA256: "q"})
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,7 @@ type Postgres struct {
 
 var (
 	_ plugins.Ledger    = (*Postgres)(nil)
+	_ plugins.Claimer   = (*Postgres)(nil)
 	_ plugins.Initer    = (*Postgres)(nil)
 	_ plugins.Validator = (*Postgres)(nil)
 	_ plugins.Closer    = (*Postgres)(nil)

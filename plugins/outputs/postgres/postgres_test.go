@@ -463,7 +463,7 @@ func TestNulInPayload(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := p.StartRun(ctx, "p")
+	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +531,7 @@ func TestLostConnectionIsFatal(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := p.StartRun(ctx, "p")
+	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}

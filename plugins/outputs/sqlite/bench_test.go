@@ -23,7 +23,7 @@ func BenchmarkLoadFiles(b *testing.B) {
 	if err := s.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	run, _ := s.StartRun(ctx, "bench")
+	run, _ := s.StartRun(ctx, "bench", "")
 	groupN := s.GroupSize()
 	ts := time.Unix(1600000000, 0).UTC()
 	n := 0

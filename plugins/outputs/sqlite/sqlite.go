@@ -44,9 +44,10 @@ type SQLite struct {
 }
 
 var (
-	_ plugins.Ledger = (*SQLite)(nil)
-	_ plugins.Initer = (*SQLite)(nil)
-	_ plugins.Closer = (*SQLite)(nil)
+	_ plugins.Ledger  = (*SQLite)(nil)
+	_ plugins.Claimer = (*SQLite)(nil)
+	_ plugins.Initer  = (*SQLite)(nil)
+	_ plugins.Closer  = (*SQLite)(nil)
 )
 
 // DSN is the modernc connection string carpipe uses for a database file.
@@ -80,7 +81,17 @@ func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("opening %s: %w", s.Path, err)
 	}
-	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: outage, Serial: true, Log: env.Logger}
+	// Every process on the file must find the same holders' folder,
+	// whatever path leads it there.
+	holders := s.Path
+	if p, err := filepath.EvalSymlinks(holders); err == nil {
+		holders = p
+	}
+	if p, err := filepath.Abs(holders); err == nil {
+		holders = p
+	}
+	s.Store = store.Store{DB: db, Dialect: dialect.SQLite, Loader: newLoader, Many: insertMany, Fatal: outage, Serial: true, Log: env.Logger,
+		Holders: holders + "-holders"}
 	s.Store.Open()
 	return nil
 }

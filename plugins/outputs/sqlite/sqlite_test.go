@@ -127,7 +127,7 @@ func TestReadOnlyIsFatal(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run, err := s.StartRun(ctx, "p")
+	run, err := s.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestGroupKeepsForeignKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.DB.SetMaxOpenConns(1) // the next statements run on the group's connection
-	run, err := s.StartRun(ctx, "fk")
+	run, err := s.StartRun(ctx, "fk", "")
 	if err != nil {
 		t.Fatal(err)
 	}
