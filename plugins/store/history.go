@@ -199,7 +199,7 @@ func (s *Store) writeMoves(ctx context.Context, batch []move) error {
 	var args, in []any
 	for i, m := range batch {
 		if ids[i] != 0 {
-			args = append(args, ids[i], m.location)
+			args = append(args, ids[i], PathText(m.location))
 			fmt.Fprintf(&set, " WHEN %s THEN %s", s.ph(len(args)-1), s.ph(len(args)))
 			in = append(in, ids[i])
 		}
@@ -260,7 +260,7 @@ func (s *Store) moveRows(ctx context.Context, tx *sql.Tx, batch []move) ([]int, 
 	taken := map[int]bool{}
 	for i, m := range batch {
 		for _, r := range rows[m.input] {
-			if !taken[r.id] && r.path == m.path && r.size == m.size && (r.location == "" || r.location == m.path) {
+			if text := PathText(m.path); !taken[r.id] && r.path == text && r.size == m.size && (r.location == "" || r.location == text) {
 				ids[i], taken[r.id] = r.id, true
 				break
 			}
