@@ -53,7 +53,7 @@ func TestJUnitSchema(t *testing.T) {
 		plugintest.Missing(t, "xmllint", xmllintHow)
 	}
 	for name, doc := range map[string]string{
-		"skipped on testsuites": `<testsuites name="x" tests="1" failures="0" skipped="1"><testsuite name="s" tests="1" failures="0" errors="0" time="0.1"/></testsuites>`,
+		"skipped on testsuites":  `<testsuites name="x" tests="1" failures="0" skipped="1"><testsuite name="s" tests="1" failures="0" errors="0" time="0.1"/></testsuites>`,
 		"no errors on testsuite": `<testsuites><testsuite name="s" tests="1" failures="0" time="0.1"/></testsuites>`,
 		"no time on testsuite":   `<testsuites><testsuite name="s" tests="1" failures="0" errors="0"/></testsuites>`,
 		"time not a number":      `<testsuites><testsuite name="s" tests="1" failures="0" errors="0" time="1s"/></testsuites>`,
