@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,8 +38,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds carpipe once per test binary, static (CGO_ENABLED=0) as
-// deploy/Dockerfile builds it.
+// binary builds carpipe once per test binary, with the settings the test
+// itself was built with, so that every package comes from the build cache
+// and only the link is new (TestDockerfile checks the static build).
 func binary(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -50,8 +52,21 @@ func binary(t *testing.T) string {
 			goCmd = "/usr/local/go/bin/go"
 		}
 		binPath = filepath.Join(binDir, "carpipe")
-		cmd := exec.Command(goCmd, "build", "-o", binPath, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		args, env := []string{"build", "-o", binPath}, os.Environ()
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				switch {
+				case s.Key == "-tags":
+					args = append(args, "-tags", s.Value)
+				case s.Key == "-race" && s.Value == "true":
+					args = append(args, "-race")
+				case s.Key == "CGO_ENABLED":
+					env = append(env, "CGO_ENABLED="+s.Value)
+				}
+			}
+		}
+		cmd := exec.Command(goCmd, append(args, ".")...)
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
