@@ -140,10 +140,10 @@ type verdict struct {
 
 // fails reports whether a file fails the check.
 func (k verdict) fails(r engine.Report) bool {
-	if r.Unmatched || len(r.Errors) == 0 {
-		return k.strict && (r.Unmatched || len(r.Warnings) > 0)
+	if !r.Unmatched && !r.Valid() {
+		return true
 	}
-	return true
+	return k.strict && (r.Unmatched || len(r.Warnings) > 0)
 }
 
 // noData reports whether no file matched a file type: an empty folder, or
