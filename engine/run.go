@@ -34,6 +34,7 @@ type Event struct {
 	Bytes    int64
 	Counts   plugins.Counts
 	Duration time.Duration
+	FileTime *time.Time // a read file's time: from its name, else its modification time
 }
 
 // job is one matched file.
@@ -238,7 +239,7 @@ func (e *Engine) process(ctx context.Context, s *Summary, jobs []job, done func(
 	report := func(j job, r result, took time.Duration) {
 		if r.fatal == nil && r.outcome != "" {
 			e.events(Event{Kind: "file", Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(),
-				Status: r.outcome, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took})
+				Status: r.outcome, Reason: r.reason, Bytes: j.file.Size, Counts: r.counts, Duration: took, FileTime: j.time})
 		}
 		mu.Lock()
 		r.addTo(s)

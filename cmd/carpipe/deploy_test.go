@@ -2,22 +2,27 @@ package main
 
 // Docker and a cluster are not available to the tests: they check that the
 // files in deploy/ parse and agree with the code (flags, variables, paths,
-// ports), and that the binary builds static as the Dockerfile builds it.
+// ports, the schemas' ConfigMap), and that the binary builds static as the
+// Dockerfile builds it.
 
 import (
 	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/carpipe/carpipe/schemas"
 )
 
 // manifests reads every YAML document under deploy/k8s, by kind.
@@ -158,6 +163,7 @@ func checkPod(t *testing.T, ms map[string]map[string]any, pod any) (ctr any, o *
 		!slices.Contains(strs(dig(ms["PersistentVolumeClaim"], "spec", "accessModes")), "ReadWriteMany") {
 		t.Errorf("the inbox claim %v is not a ReadWriteMany PVC of deploy/k8s", claim)
 	}
+	checkSchemasMount(t, pod, ctr)
 	if dig(pod, "securityContext", "runAsNonRoot") != true || dig(pod, "securityContext", "runAsUser") != 65532 {
 		t.Error("the pod may run as root")
 	}
@@ -165,6 +171,39 @@ func checkPod(t *testing.T, ms map[string]map[string]any, pod any) (ctr any, o *
 		t.Errorf("terminationGracePeriodSeconds %v is not above --grace %v", dig(pod, "terminationGracePeriodSeconds"), o.grace)
 	}
 	return ctr, o
+}
+
+// checkSchemasMount: the schemas come from the carpipe-schemas ConfigMap,
+// mounted read-only where the image's config looks for them, and the
+// manifests say how to create it.
+func checkSchemasMount(t *testing.T, pod, ctr any) {
+	t.Helper()
+	var mount, volume any
+	for _, m := range dig(ctr, "volumeMounts").([]any) {
+		if dig(m, "mountPath") == "/etc/carpipe/schemas" {
+			mount = m
+		}
+	}
+	for _, v := range dig(pod, "volumes").([]any) {
+		if mount != nil && dig(v, "name") == dig(mount, "name") {
+			volume = v
+		}
+	}
+	if mount == nil || dig(mount, "readOnly") != true || dig(volume, "configMap", "name") != "carpipe-schemas" {
+		t.Errorf("the schemas are not the carpipe-schemas ConfigMap mounted read-only at /etc/carpipe/schemas: mount %v, volume %v", mount, volume)
+	}
+}
+
+func TestDeploySchemasDocumented(t *testing.T) {
+	for _, f := range []string{"deployment.yaml", "cronjob.yaml"} {
+		data, err := os.ReadFile(filepath.Join("../../deploy/k8s", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "kubectl create configmap carpipe-schemas --from-file=schemas/") {
+			t.Errorf("%s does not say how to create the carpipe-schemas ConfigMap", f)
+		}
+	}
 }
 
 func TestDeployCronJob(t *testing.T) {
@@ -215,42 +254,199 @@ func TestDeployDeployment(t *testing.T) {
 	}
 }
 
-func TestDockerfile(t *testing.T) {
-	data, err := os.ReadFile("../../deploy/Dockerfile")
+// instruction is one Dockerfile instruction, continuation lines joined.
+type instruction struct {
+	cmd  string // upper case: FROM, COPY, RUN...
+	args string
+	line int
+}
+
+// dockerfile parses a Dockerfile into its stages' instructions.
+func dockerfile(t *testing.T, path string) (stages [][]instruction) {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	df := string(data)
-	if strings.Count(df, "\nFROM ") < 2 {
-		t.Error("not a multi-stage build")
+	var cur string
+	start := 0
+	for i, l := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(l)
+		if cur == "" && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+			continue
+		}
+		if cur == "" {
+			start = i + 1
+		}
+		if strings.HasSuffix(trimmed, "\\") {
+			cur += strings.TrimSuffix(trimmed, "\\") + " "
+			continue
+		}
+		cur += trimmed
+		cmd, args, _ := strings.Cut(cur, " ")
+		in := instruction{strings.ToUpper(cmd), strings.Join(strings.Fields(args), " "), start}
+		if in.cmd == "FROM" {
+			stages = append(stages, nil)
+		}
+		if len(stages) == 0 {
+			t.Fatalf("%s:%d: %s before FROM", path, start, in.cmd)
+		}
+		stages[len(stages)-1] = append(stages[len(stages)-1], in)
+		cur = ""
 	}
-	for _, want := range []string{
-		"CGO_ENABLED=0", "go build", "./cmd/carpipe",
-		"USER 65532:65532", ":nonroot",
-		"COPY --from=build /src/schemas/ /etc/carpipe/schemas/",
-		"/src/config/pipeline.yaml", "CARPIPE_CONFIG=/etc/carpipe/config/pipeline.yaml",
-		`ENTRYPOINT ["/usr/local/bin/carpipe"]`,
-	} {
-		if !strings.Contains(df, want) {
-			t.Errorf("Dockerfile lacks %q", want)
+	return stages
+}
+
+func find(stage []instruction, cmd string) []instruction {
+	var out []instruction
+	for _, in := range stage {
+		if in.cmd == cmd {
+			out = append(out, in)
 		}
 	}
-	// pipeline.yaml's schemas folder, relative to it, is where the image
-	// puts the schemas.
+	return out
+}
+
+// TestDockerfile checks the image without building it (Docker is not
+// available to the tests, and a second build of the binary would double
+// the suite's time): the build stage's Go matches go.mod and builds
+// without cgo, and the final stage copies the binary, the *.schema.json
+// files and the configs, nothing else.
+func TestDockerfile(t *testing.T) {
+	stages := dockerfile(t, "../../deploy/Dockerfile")
+	if len(stages) != 2 {
+		t.Fatalf("%d stages, want a build stage and the final one", len(stages))
+	}
+	build, final := stages[0], stages[1]
+
+	// The build stage: Go of go.mod's version, a static build of ./cmd/carpipe.
+	gomod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+	if want := "golang:" + string(goVersion[1]) + " AS build"; build[0].args != want {
+		t.Errorf("build stage FROM %s, want %s (go.mod's Go)", build[0].args, want)
+	}
+	var goBuild string
+	for _, in := range find(build, "RUN") {
+		if strings.Contains(in.args, "go build") {
+			goBuild = in.args
+		}
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "-trimpath", "-X main.version=${VERSION}", "-o /out/carpipe ./cmd/carpipe"} {
+		if !strings.Contains(goBuild, want) {
+			t.Errorf("the build's RUN lacks %q: %s", want, goBuild)
+		}
+	}
+	// CGO_ENABLED=0 must build: every package the binary needs compiles
+	// without cgo. go list answers without compiling anything.
+	cmd := exec.Command(goTool(), "list", "-deps", "-e", "-f", "{{with .Error}}{{.}}{{end}}{{with .DepsErrors}}{{.}}{{end}}", "./cmd/carpipe")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("./cmd/carpipe does not build with CGO_ENABLED=0: %v\n%s", err, out)
+	}
+
+	// The final stage: distroless static as non-root, and only these files.
+	if !strings.HasPrefix(final[0].args, "gcr.io/distroless/static") || !strings.HasSuffix(final[0].args, ":nonroot") {
+		t.Errorf("final stage FROM %s: want distroless/static, nonroot", final[0].args)
+	}
+	if u := find(final, "USER"); len(u) != 1 || u[0].args != "65532:65532" {
+		t.Errorf("USER %v, want 65532:65532", u)
+	}
+	if e := find(final, "ENTRYPOINT"); len(e) != 1 || e[0].args != `["/usr/local/bin/carpipe"]` {
+		t.Errorf("ENTRYPOINT %v", e)
+	}
+	image := map[string]string{} // path in the image -> path in the repository
+	for _, in := range find(final, "COPY") {
+		f := strings.Fields(in.args)
+		if f[0] != "--from=build" {
+			t.Errorf("line %d: COPY %s: the final stage copies from the build stage only", in.line, in.args)
+			continue
+		}
+		srcs, dst := f[1:len(f)-1], f[len(f)-1]
+		for _, src := range srcs {
+			if src == "/out/carpipe" {
+				image[dst] = "(binary)"
+				continue
+			}
+			rel, ok := strings.CutPrefix(src, "/src/")
+			if !ok {
+				t.Errorf("line %d: copies %s, outside the build's /out and /src", in.line, src)
+				continue
+			}
+			matches, _ := filepath.Glob(filepath.Join("../..", rel))
+			if len(matches) == 0 {
+				t.Errorf("line %d: %s matches nothing in the repository", in.line, src)
+			}
+			for _, m := range matches {
+				if st, err := os.Stat(m); err != nil || st.IsDir() {
+					t.Errorf("line %d: %s copies the folder %s whole", in.line, src, m)
+					continue
+				}
+				r, _ := filepath.Rel("../..", m)
+				image[strings.TrimSuffix(dst, "/")+"/"+filepath.Base(m)] = filepath.ToSlash(r)
+			}
+		}
+	}
+	schemaFiles, _ := filepath.Glob("../../schemas/*.schema.json")
+	want := map[string]string{
+		"/usr/local/bin/carpipe":            "(binary)",
+		"/etc/carpipe/config/pipeline.yaml": "config/pipeline.yaml",
+		"/etc/carpipe/config/demo.yaml":     "config/demo.yaml",
+	}
+	for _, p := range schemaFiles {
+		want["/etc/carpipe/schemas/"+filepath.Base(p)] = "schemas/" + filepath.Base(p)
+	}
+	if len(schemaFiles) == 0 || !maps.Equal(image, want) {
+		t.Errorf("the image holds\n%v\nwant\n%v", image, want)
+	}
+
+	// The default config finds the schemas where the image (and the
+	// Kubernetes ConfigMap) puts them.
 	cfg, _ := os.ReadFile("../../config/pipeline.yaml")
 	if !strings.Contains(string(cfg), "schemas: ../schemas") {
-		t.Error("config/pipeline.yaml moved its schemas: fix the Dockerfile's layout")
+		t.Error("config/pipeline.yaml moved its schemas: fix the Dockerfile's layout and the manifests' mounts")
 	}
-	// The binary the Dockerfile builds (CGO_ENABLED=0) is static: it has
-	// no program interpreter, so it runs on distroless/static.
-	f, err := elf.Open(binary(t))
+	env := find(final, "ENV")
+	if len(env) != 1 || !strings.Contains(env[0].args, "CARPIPE_CONFIG=/etc/carpipe/config/pipeline.yaml") {
+		t.Errorf("ENV %v: CARPIPE_CONFIG should name the image's pipeline.yaml", env)
+	}
+}
+
+// goTool is the go command the tests run under.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
+}
+
+// TestSchemasFromConfigMap loads the schemas from a folder laid out as the
+// kubelet mounts a ConfigMap: each key a symbolic link through ..data to
+// a hidden, timestamped folder.
+func TestSchemasFromConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2024_01_01_00_00_00.000000001")
+	copyDir(t, "../../schemas", ts)
+	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(ts)
+	for _, e := range entries {
+		os.Symlink(filepath.Join("..data", e.Name()), filepath.Join(dir, e.Name()))
+	}
+	set, err := schemas.Load(dir, schemas.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Fatal("the binary is dynamically linked")
-		}
+	var got []string
+	for _, typ := range set.Types {
+		got = append(got, typ.Name())
+	}
+	if want := []string{"objects_detection", "vehicles_status"}; !slices.Equal(got, want) {
+		t.Fatalf("types %v from a ConfigMap mount, want %v", got, want)
 	}
 }

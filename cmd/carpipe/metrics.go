@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -29,6 +31,7 @@ type metrics struct {
 	records  *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	lag      *prometheus.HistogramVec
 	runs     *prometheus.CounterVec
 	runTime  prometheus.Gauge
 	lastOK   prometheus.Gauge
@@ -56,8 +59,12 @@ func newMetrics() *metrics {
 			[]string{"input", "file_type"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "carpipe_file_duration_seconds",
 			Help:    "Time to deal with one file, from claim to action, by file type and outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)},
+			Buckets: durationBuckets},
 			[]string{"file_type", "outcome"}),
+		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "carpipe_file_lag_seconds",
+			Help:    "How late data arrives: load time minus the file's time (from its name, else its modification time), by file type.",
+			Buckets: lagBuckets},
+			[]string{"file_type"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "carpipe_runs_total",
 			Help: "Runs by status: ok, partial, failed; idle is a watch loop that found nothing new."},
 			[]string{"status"}),
@@ -69,8 +76,36 @@ func newMetrics() *metrics {
 			Help: "1 when the database answered last time it was used, else 0."}),
 		why: "no loop has reached the database yet",
 	}
-	m.reg.MustRegister(m.files, m.skipped, m.records, m.bytes, m.duration, m.runs, m.runTime, m.lastOK, m.dbUp)
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "carpipe_build_info",
+		Help:        "Always 1: the version of carpipe and of Go it was built with.",
+		ConstLabels: prometheus.Labels{"version": appVersion(), "goversion": runtime.Version()}})
+	info.Set(1)
+	m.reg.MustRegister(m.files, m.skipped, m.records, m.bytes, m.duration, m.lag, m.runs, m.runTime, m.lastOK, m.dbUp, info)
 	return m
+}
+
+// Bucket bounds are round numbers, so that a dashboard's le labels read
+// as durations: 10ms to 5 min for a file, 1 s to 30 days for lag.
+var (
+	durationBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	lagBuckets      = []float64{
+		1, 10, 30, // seconds
+		60, 5 * 60, 15 * 60, 30 * 60, // minutes
+		3600, 2 * 3600, 6 * 3600, 12 * 3600, // hours
+		86400, 2 * 86400, 7 * 86400, 30 * 86400, // days
+	}
+)
+
+// appVersion is the version set at build time, else the module's, else
+// "devel".
+func appVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
 }
 
 var skipReasons = map[string]string{
@@ -86,6 +121,10 @@ func (m *metrics) event(ev engine.Event) {
 	case "file":
 		m.files.WithLabelValues(ev.Input, ev.FileType, ev.Status).Inc()
 		m.duration.WithLabelValues(ev.FileType, ev.Status).Observe(ev.Duration.Seconds())
+		// Lag is for data that was loaded; a clock ahead of ours is no lag.
+		if ev.FileTime != nil && (ev.Status == plugins.OutcomeProcessed || ev.Status == plugins.OutcomeLeft) {
+			m.lag.WithLabelValues(ev.FileType).Observe(max(time.Since(*ev.FileTime).Seconds(), 0))
+		}
 		switch ev.Status {
 		case plugins.OutcomeSkipped:
 			reason, ok := skipReasons[ev.Reason]

@@ -9,12 +9,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"entgo.io/ent/dialect"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/outputs/sqlite"
+	"github.com/carpipe/carpipe/plugins/store"
 )
 
 // pushgateway is a fake Pushgateway that keeps what it is sent.
@@ -316,5 +326,158 @@ func TestPushgatewayURLErrors(t *testing.T) {
 		wantCode(t, code, exitUsage, out, errs)
 		wantContains(t, errs, "--pushgateway (not shown: it may hold a password)")
 		noCredentials(t, "the error for "+u, out+errs)
+	}
+}
+// TestMetricsEveryOutcome: one run whose files end in every outcome, and
+// carpipe_files_total counts each as the run's summary does; the lag of
+// loaded data is observed per file type; carpipe_build_info is there.
+func TestMetricsEveryOutcome(t *testing.T) {
+	dir := t.TempDir()
+	// A second type whose names overlap vehicles_status: its files are
+	// ambiguous.
+	schemasDir := filepath.Join(dir, "schemas")
+	copyDir(t, "../../schemas", schemasDir)
+	os.WriteFile(filepath.Join(schemasDir, "status_copy.schema.json"), []byte(`{"type":"object","x-carpipe":{
+		"match":"^vehicles_status_(?P<timestamp>\\d{10})\\.json$","records":"/vehicle_status","key":["vehicle_id"]}}`), 0o644)
+	sample := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("../../testdata/sample", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := sample("objects_detection_1600000060.json")
+	old := time.Now().Add(-2 * time.Hour)
+	files := map[string][]byte{
+		"a/objects_detection_1600000060.json": good,                                      // processed
+		"a/objects_detection_1600000061.json": []byte(`{"objects_detection_events":[`),   // failed
+		"a/objects_detection_1600000062.json": good,                                      // held by another process
+		"a/objects_detection_1600000063.json": good,                                      // skipped: too recent
+		"a/vehicles_status_1600000000.json":   sample("vehicles_status_1600000000.json"), // ambiguous
+		"a/notes.txt":                         []byte("hello"),                           // unmatched
+		"b/objects_detection_1600000064.json": good,                                      // left: its move fails
+		"b/done":                              []byte("a file where the move wants a folder"),
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if name != "a/objects_detection_1600000063.json" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	dbPath := filepath.Join(dir, "carpipe.db")
+	cfg := filepath.Join(dir, "carpipe.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+name: outcomes
+schemas: schemas
+inputs:
+  - {name: a, type: dir, path: a, on_success: keep, on_failure: keep, min_age: 1h}
+  - {name: b, type: dir, path: b, on_success: "move:done", on_failure: keep}
+outputs:
+  - {name: db, type: sqlite, path: %q}
+`, dbPath)), 0o644)
+	code, out, errs := carpipe(t, "migrate", "-c", cfg)
+	wantCode(t, code, exitOK, out, errs)
+	db, err := sql.Open("sqlite", sqlite.DSN(dbPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other := &store.Store{DB: db, Dialect: dialect.SQLite}
+	other.Open()
+	if got, err := other.Claim(t.Context(), "another-host:1", "a", []string{"objects_detection_1600000062.json"}, time.Hour); err != nil || len(got) != 1 {
+		t.Fatalf("claim: %v %v", got, err)
+	}
+
+	g := newPushgateway(t)
+	start := time.Now()
+	code, out, errs = carpipe(t, "run", "-c", cfg, "--pushgateway", g.URL)
+	wantCode(t, code, exitPartial, out, errs)
+	// The summary's files line: "  files:   1 processed, 1 failed, ...".
+	m := regexp.MustCompile(`files: +(.*)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no files line in the summary:\n%s", out)
+	}
+	counts := map[string]float64{}
+	for _, part := range strings.Split(m[1], ", ") {
+		var n float64
+		var outcome string
+		fmt.Sscanf(part, "%g %s", &n, &outcome)
+		counts[outcome] = n
+	}
+	for _, o := range plugins.Outcomes {
+		if counts[o] < 1 {
+			t.Errorf("no file ended %s: the run does not cover every outcome (%s)", o, m[1])
+		}
+		if got := g.value("carpipe_files_total", map[string]string{"outcome": o}); got != counts[o] {
+			t.Errorf("carpipe_files_total{outcome=%q} = %v, the summary says %v", o, got, counts[o])
+		}
+	}
+
+	// Lag: files named 1600000060 and 1600000064, loaded now, for the
+	// processed file and the left one.
+	lag := g.metrics["carpipe_file_lag_seconds"]
+	if lag == nil || len(lag.GetMetric()) != 1 {
+		t.Fatalf("carpipe_file_lag_seconds: %v", lag)
+	}
+	h := lag.GetMetric()[0]
+	if l := h.GetLabel(); len(l) != 1 || l[0].GetName() != "file_type" || l[0].GetValue() != "objects_detection" {
+		t.Errorf("lag labels %v", l)
+	}
+	want := start.Sub(time.Unix(1600000060, 0)).Seconds() + start.Sub(time.Unix(1600000064, 0)).Seconds()
+	if hs := h.GetHistogram(); hs.GetSampleCount() != 2 || math.Abs(hs.GetSampleSum()-want) > 60 {
+		t.Errorf("lag: %d samples summing %v s, want 2 summing %v s", hs.GetSampleCount(), hs.GetSampleSum(), want)
+	}
+	for _, b := range h.GetHistogram().GetBucket() {
+		if b.GetUpperBound() != math.Round(b.GetUpperBound()) {
+			t.Errorf("lag bucket %v is not a whole number of seconds", b.GetUpperBound())
+		}
+	}
+
+	info := g.metrics["carpipe_build_info"]
+	if info == nil || len(info.GetMetric()) != 1 || info.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Fatalf("carpipe_build_info: %v", info)
+	}
+	labels := map[string]string{}
+	for _, l := range info.GetMetric()[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["version"] == "" || labels["goversion"] != runtime.Version() {
+		t.Errorf("carpipe_build_info labels %v", labels)
+	}
+}
+
+// TestBucketsRound: bucket bounds read as round numbers (le="0.025",
+// le="300"), never as 0.015 or 10.935: under a minute 1, 2, 2.5, 3 or 5
+// times a power of ten; above, whole minutes, hours past an hour, days past
+// a day.
+func TestBucketsRound(t *testing.T) {
+	round := func(b float64) bool {
+		switch {
+		case b >= 86400:
+			return math.Mod(b, 86400) == 0
+		case b >= 3600:
+			return math.Mod(b, 3600) == 0
+		case b >= 60:
+			return math.Mod(b, 60) == 0
+		}
+		m := b / math.Pow(10, math.Floor(math.Log10(b)))
+		for _, w := range []float64{1, 2, 2.5, 3, 5} {
+			if math.Abs(m-w) < 1e-9 {
+				return true
+			}
+		}
+		return false
+	}
+	if round(0.015) || round(10.935) || round(90) {
+		t.Fatal("the rule lets odd bounds through")
+	}
+	for _, b := range append(append([]float64{}, durationBuckets...), lagBuckets...) {
+		if !round(b) {
+			t.Errorf("bucket bound %v is not a round number", b)
+		}
 	}
 }

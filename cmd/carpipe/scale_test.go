@@ -82,6 +82,7 @@ func TestKillAnyMoment(t *testing.T) {
 	for _, b := range backends {
 		for seed := uint64(1); seed <= 4; seed++ {
 			t.Run(fmt.Sprintf("%s/seed=%d", b.name, seed), func(t *testing.T) {
+				t.Parallel() // each case has its own inbox and database
 				rng := rand.New(rand.NewPCG(seed, 0x6b696c6c))
 				in := genInbox(t, 60, 3, 800, 20) // 20 big, 40 small
 				out, db := b.output(t)
@@ -162,6 +163,7 @@ func TestKillAnyMoment(t *testing.T) {
 func TestDatabaseCut(t *testing.T) {
 	for _, restore := range []bool{true, false} {
 		t.Run(fmt.Sprint("restored=", restore), func(t *testing.T) {
+			t.Parallel() // each case has its own inbox, database and proxy
 			in := genInbox(t, 30, 1, 800, 0)
 			db, dsn, px := proxied(t)
 			cfg := in.config(t, pgOutput(dsn))

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
@@ -21,7 +23,8 @@ func validateCmd(c *cli, args []string) int {
 	f := c.flags("validate", true)
 	schemasDir := f.String("schemas", "", "schemas `DIR` (default: the config's)")
 	format := f.String("format", "text", "output: text, json, github or junit")
-	strict := f.Bool("strict", false, "unmatched files count as invalid")
+	strict := f.Bool("strict", false, "unmatched files and warnings count as failures")
+	requireFiles := f.Bool("require-files", false, "exit 3 when no file matches a file type")
 	verbose := f.Bool("v", false, "text: list valid files too")
 	workers := f.Int("workers", runtime.NumCPU(), "files read at once")
 	if code, ok := c.parse(f, args); !ok {
@@ -83,17 +86,14 @@ func validateCmd(c *cli, args []string) int {
 		c.fail(err)
 		return exitUsage
 	}
+	k := verdict{strict: *strict, requireFiles: *requireFiles, verbose: *verbose, where: strings.Join(paths, ", ")}
+	if e != nil {
+		k.where = "the config's inputs"
+	}
+	start := time.Now()
 	reports := engine.Validate(c.ctx, set, srcs, *workers)
-	if err := write(c.stdout, reports, *verbose); err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	for _, r := range reports {
-		if (!r.Unmatched && !r.Valid()) || (r.Unmatched && *strict) {
-			return exitPartial
-		}
-	}
-	return exitOK
+	k.took = time.Since(start)
+	return k.finish(c, write, reports)
 }
 
 // localSources expands the named files and folders (recursively).
@@ -128,14 +128,82 @@ func localSources(paths []string) ([]engine.Source, error) {
 	return out, nil
 }
 
+// verdict is how validate judges its reports: every format and the exit
+// code go through it, so that a report never disagrees with the exit code.
+type verdict struct {
+	strict       bool   // unmatched files and warnings are failures
+	requireFiles bool   // no data file is a failure
+	verbose      bool   // text: list valid files too
+	where        string // what was read, for the no-data message
+	took         time.Duration
+}
+
+// fails reports whether a file fails the check.
+func (k verdict) fails(r engine.Report) bool {
+	if !r.Unmatched && !r.Valid() {
+		return true
+	}
+	return k.strict && (r.Unmatched || len(r.Warnings) > 0)
+}
+
+// noData reports whether no file matched a file type: an empty folder, or
+// the wrong one.
+func noData(rs []engine.Report) bool {
+	for _, r := range rs {
+		if !r.Unmatched {
+			return false
+		}
+	}
+	return true
+}
+
+// noDataMessage says that there was nothing to validate, and why.
+func (k verdict) noDataMessage(rs []engine.Report) string {
+	msg := "no data files in " + k.where
+	if k.requireFiles {
+		msg += " (--require-files)"
+	}
+	if len(rs) == 0 {
+		return msg + ": no files at all"
+	}
+	return msg + fmt.Sprintf(": none of its %d files is named like a file type (carpipe schemas lists the names)", len(rs))
+}
+
+// passed is the verdict: false exactly when validate exits 3.
+func (k verdict) passed(rs []engine.Report) bool {
+	return k.summarize(rs).Failed == 0 && !(k.requireFiles && noData(rs))
+}
+
+// finish writes the reports and picks the exit code.
+func (k verdict) finish(c *cli, write func(io.Writer, []engine.Report, verdict) error, rs []engine.Report) int {
+	if noData(rs) {
+		if k.requireFiles {
+			c.fail(errors.New(k.noDataMessage(rs)))
+		} else {
+			c.fail(errors.New("warning: " + k.noDataMessage(rs)))
+		}
+	}
+	if err := write(c.stdout, rs, k); err != nil {
+		c.fail(err)
+		return exitFatal
+	}
+	if !k.passed(rs) {
+		return exitPartial
+	}
+	return exitOK
+}
+
 type summary struct {
 	Files     int `json:"files"`
 	Valid     int `json:"valid"`
 	Invalid   int `json:"invalid"`
 	Unmatched int `json:"unmatched"`
+	// Failed counts the files that fail the check: the invalid ones, and
+	// under --strict the unmatched ones and those with warnings.
+	Failed int `json:"failed"`
 }
 
-func summarize(rs []engine.Report) summary {
+func (k verdict) summarize(rs []engine.Report) summary {
 	s := summary{Files: len(rs)}
 	for _, r := range rs {
 		switch {
@@ -146,8 +214,21 @@ func summarize(rs []engine.Report) summary {
 		default:
 			s.Invalid++
 		}
+		if k.fails(r) {
+			s.Failed++
+		}
 	}
 	return s
+}
+
+// line is the summary's last line in the text and github formats.
+func (k verdict) line(rs []engine.Report) string {
+	s := k.summarize(rs)
+	out := fmt.Sprintf("%d files: %d valid, %d invalid, %d unmatched", s.Files, s.Valid, s.Invalid, s.Unmatched)
+	if k.strict {
+		out += fmt.Sprintf("; %d failed under --strict", s.Failed)
+	}
+	return out
 }
 
 // name is how a report names its file: input:path for config inputs.
@@ -158,7 +239,7 @@ func name(r engine.Report) string {
 	return r.Path
 }
 
-var formats = map[string]func(io.Writer, []engine.Report, bool) error{
+var formats = map[string]func(io.Writer, []engine.Report, verdict) error{
 	"text":   writeText,
 	"json":   writeJSON,
 	"github": writeGitHub,
@@ -179,19 +260,25 @@ func where(f engine.Finding) string {
 	return b.String()
 }
 
-func writeText(w io.Writer, rs []engine.Report, verbose bool) error {
+const unmatchedMsg = "no file type claims this name"
+
+func writeText(w io.Writer, rs []engine.Report, k verdict) error {
+	strictly := ""
+	if k.strict {
+		strictly = "; fails under --strict"
+	}
 	for _, r := range rs {
 		switch {
 		case r.Unmatched:
-			fmt.Fprintf(w, "%s: unmatched (no file type claims this name)\n", name(r))
+			fmt.Fprintf(w, "%s: unmatched (%s)%s\n", name(r), unmatchedMsg, strictly)
 			continue
 		case r.Valid() && len(r.Warnings) == 0:
-			if verbose {
+			if k.verbose {
 				fmt.Fprintf(w, "%s: valid (%s, %d records)\n", name(r), r.FileType, r.Records)
 			}
 			continue
 		case r.Valid():
-			fmt.Fprintf(w, "%s: valid (%s, %d records)\n", name(r), r.FileType, r.Records)
+			fmt.Fprintf(w, "%s: valid (%s, %d records)%s\n", name(r), r.FileType, r.Records, strictly)
 		default:
 			fmt.Fprintf(w, "%s: invalid (%s, %d records)\n", name(r), r.FileType, r.Records)
 		}
@@ -205,8 +292,7 @@ func writeText(w io.Writer, rs []engine.Report, verbose bool) error {
 			fmt.Fprintf(w, "  warning: %s%s\n", where(f), f.Message)
 		}
 	}
-	s := summarize(rs)
-	_, err := fmt.Fprintf(w, "%d files: %d valid, %d invalid, %d unmatched\n", s.Files, s.Valid, s.Invalid, s.Unmatched)
+	_, err := fmt.Fprintln(w, k.line(rs))
 	return err
 }
 
@@ -223,6 +309,7 @@ type jsonFile struct {
 	Input     string        `json:"input,omitempty"`
 	FileType  *string       `json:"file_type"`
 	Valid     bool          `json:"valid"`
+	Failed    bool          `json:"failed"`
 	Unmatched bool          `json:"unmatched,omitempty"`
 	Records   int           `json:"records"`
 	Errors    []jsonFinding `json:"errors"`
@@ -242,13 +329,14 @@ func findings(fs []engine.Finding) []jsonFinding {
 	return out
 }
 
-func writeJSON(w io.Writer, rs []engine.Report, _ bool) error {
+func writeJSON(w io.Writer, rs []engine.Report, k verdict) error {
 	doc := struct {
 		Files   []jsonFile `json:"files"`
 		Summary summary    `json:"summary"`
-	}{Files: make([]jsonFile, len(rs)), Summary: summarize(rs)}
+		Passed  bool       `json:"passed"` // false when validate exits 3
+	}{Files: make([]jsonFile, len(rs)), Summary: k.summarize(rs), Passed: k.passed(rs)}
 	for i, r := range rs {
-		jf := jsonFile{Path: r.Path, Input: r.Input, Valid: r.Valid(), Unmatched: r.Unmatched, Records: r.Records,
+		jf := jsonFile{Path: r.Path, Input: r.Input, Valid: r.Valid(), Failed: k.fails(r), Unmatched: r.Unmatched, Records: r.Records,
 			Errors: findings(r.Errors), Dropped: r.Dropped, Warnings: findings(r.Warnings)}
 		if !r.Unmatched {
 			ft := r.FileType
@@ -267,7 +355,9 @@ var (
 	ghProp = strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
 )
 
-func writeGitHub(w io.Writer, rs []engine.Report, _ bool) error {
+// writeGitHub writes workflow commands: an annotation per finding, at the
+// level the check gives it, so that a failed job always shows why.
+func writeGitHub(w io.Writer, rs []engine.Report, k verdict) error {
 	emit := func(level string, r engine.Report, f engine.Finding) {
 		props := "file=" + ghProp.Replace(r.Path)
 		if f.Line > 0 {
@@ -276,29 +366,44 @@ func writeGitHub(w io.Writer, rs []engine.Report, _ bool) error {
 		props += ",title=" + ghProp.Replace("carpipe "+r.FileType)
 		fmt.Fprintf(w, "::%s %s::%s\n", level, props, ghData.Replace(where(f)+f.Message))
 	}
+	// Under --strict what would only warn fails the job: say it as an error.
+	warning, notice := "warning", "notice"
+	if k.strict {
+		warning, notice = "error", "error"
+	}
 	for _, r := range rs {
 		if r.Unmatched {
-			fmt.Fprintf(w, "::notice file=%s::%s\n", ghProp.Replace(r.Path), "no file type claims this name")
+			fmt.Fprintf(w, "::%s file=%s::%s\n", notice, ghProp.Replace(r.Path), unmatchedMsg)
 			continue
 		}
 		for _, f := range r.Errors {
 			emit("error", r, f)
 		}
 		for _, f := range r.Warnings {
-			emit("warning", r, f)
+			emit(warning, r, f)
 		}
 	}
-	s := summarize(rs)
-	_, err := fmt.Fprintf(w, "%d files: %d valid, %d invalid, %d unmatched\n", s.Files, s.Valid, s.Invalid, s.Unmatched)
+	if noData(rs) {
+		level := "warning"
+		if k.requireFiles {
+			level = "error"
+		}
+		fmt.Fprintf(w, "::%s title=carpipe::%s\n", level, ghData.Replace(k.noDataMessage(rs)))
+	}
+	_, err := fmt.Fprintln(w, k.line(rs))
 	return err
 }
 
+// The JUnit report follows the common JUnit XSD (testdata/junit/junit.xsd):
+// testsuite carries tests, failures, errors and time; testsuites has no
+// skipped. Each file is a test case.
 type junitSuites struct {
 	XMLName  xml.Name   `xml:"testsuites"`
 	Name     string     `xml:"name,attr"`
 	Tests    int        `xml:"tests,attr"`
 	Failures int        `xml:"failures,attr"`
-	Skipped  int        `xml:"skipped,attr"`
+	Errors   int        `xml:"errors,attr"`
+	Time     string     `xml:"time,attr"`
 	Suites   []junitSet `xml:"testsuite"`
 }
 
@@ -306,7 +411,9 @@ type junitSet struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
+	Errors   int         `xml:"errors,attr"`
 	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
 
@@ -324,14 +431,22 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-func writeJUnit(w io.Writer, rs []engine.Report, _ bool) error {
-	set := junitSet{Name: "carpipe validate", Tests: len(rs)}
+func writeJUnit(w io.Writer, rs []engine.Report, k verdict) error {
+	set := junitSet{Name: "carpipe validate", Tests: len(rs), Time: fmt.Sprintf("%.3f", k.took.Seconds())}
 	for _, r := range rs {
 		tc := junitCase{Name: name(r), Classname: "carpipe." + r.FileType}
+		var warnings, out strings.Builder
+		for _, f := range r.Warnings {
+			fmt.Fprintf(&warnings, "%s%s\n", where(f), f.Message)
+			fmt.Fprintf(&out, "warning: %s%s\n", where(f), f.Message)
+		}
 		switch {
+		case r.Unmatched && k.strict:
+			tc.Classname = "carpipe.unmatched"
+			tc.Failure = &junitFailure{Message: unmatchedMsg + " (--strict)", Type: "unmatched"}
 		case r.Unmatched:
 			tc.Classname = "carpipe.unmatched"
-			tc.Skipped = &junitFailure{Message: "no file type claims this name"}
+			tc.Skipped = &junitFailure{Message: unmatchedMsg}
 			set.Skipped++
 		case !r.Valid():
 			var b strings.Builder
@@ -342,14 +457,27 @@ func writeJUnit(w io.Writer, rs []engine.Report, _ bool) error {
 				fmt.Fprintf(&b, "... and %d more errors\n", r.Dropped)
 			}
 			tc.Failure = &junitFailure{Message: fmt.Sprintf("%d errors in %d records", len(r.Errors)+r.Dropped, r.Records), Type: "invalid", Text: b.String()}
+		case k.fails(r):
+			tc.Failure = &junitFailure{Message: fmt.Sprintf("%d warnings (--strict)", len(r.Warnings)), Type: "warning", Text: warnings.String()}
+		}
+		if tc.Failure != nil {
 			set.Failures++
 		}
-		for _, f := range r.Warnings {
-			tc.SystemOut += "warning: " + where(f) + f.Message + "\n"
+		// Warnings a failure does not already carry go to the output.
+		if tc.Failure == nil || tc.Failure.Type != "warning" {
+			tc.SystemOut = out.String()
 		}
 		set.Cases = append(set.Cases, tc)
 	}
-	doc := junitSuites{Name: "carpipe", Tests: set.Tests, Failures: set.Failures, Skipped: set.Skipped, Suites: []junitSet{set}}
+	// With --require-files, a report without data files fails as the exit
+	// code does.
+	if noData(rs) && k.requireFiles {
+		set.Tests++
+		set.Failures++
+		set.Cases = append(set.Cases, junitCase{Name: "data files", Classname: "carpipe",
+			Failure: &junitFailure{Message: k.noDataMessage(rs), Type: "no-data"}})
+	}
+	doc := junitSuites{Name: "carpipe", Tests: set.Tests, Failures: set.Failures, Errors: set.Errors, Time: set.Time, Suites: []junitSet{set}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,7 +20,9 @@ import (
 
 // TestValidateGolden runs validate over each testdata/validate/<case>/files
 // in every format and compares with the case's want.<format> files; the
-// exit code is in want.code. go test -update rewrites them.
+// exit code is in want.code, what stderr says (if anything) in want.stderr,
+// and the case's extra flags (if any) in args. go test -update rewrites
+// them. Every JUnit report is checked against the JUnit XSD.
 func TestValidateGolden(t *testing.T) {
 	cases, err := filepath.Glob("../../testdata/validate/*")
 	if err != nil || len(cases) == 0 {
@@ -34,13 +37,24 @@ func TestValidateGolden(t *testing.T) {
 			if _, err := os.Stat("schemas"); err == nil {
 				sdir = "schemas"
 			}
+			var extra []string
+			if b, err := os.ReadFile("args"); err == nil {
+				extra = strings.Fields(string(b))
+			}
 			codes := map[string]int{}
 			for _, format := range []string{"text", "json", "github", "junit"} {
-				code, out, errs := carpipe(t, "validate", "--schemas", sdir, "--format", format, "--workers", "3", "files")
-				if errs != "" {
+				args := append([]string{"validate", "--schemas", sdir, "--format", format, "--workers", "3"}, extra...)
+				code, out, errs := carpipe(t, append(args, "files")...)
+				if _, err := os.Stat("want.stderr"); err == nil || *plugintest.Update && errs != "" {
+					golden(t, "want.stderr", errs)
+				} else if errs != "" {
 					t.Errorf("%s: stderr: %s", format, errs)
 				}
 				codes[format] = code
+				if format == "junit" {
+					xsdValid(t, out)
+					out = junitTime.ReplaceAllString(out, `time="(seconds)"`)
+				}
 				golden(t, "want."+format, out)
 				checkWellFormed(t, format, out)
 			}
@@ -53,6 +67,10 @@ func TestValidateGolden(t *testing.T) {
 		})
 	}
 }
+
+// junitTime matches the measured times of a JUnit report, which differ
+// from run to run.
+var junitTime = regexp.MustCompile(`time="[0-9]+\.[0-9]{3}"`)
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
