@@ -131,13 +131,19 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 	if e.ledger == nil {
 		return s, errors.New("no database output")
 	}
-	if err := e.ledger.Migrate(ctx); err != nil {
+	// A run that cannot start ends like any other: with its event.
+	unstarted := func(err error) (Summary, error) {
+		s.Finished, s.Status = time.Now(), "failed"
+		e.finished(s, err)
 		return s, err
+	}
+	if err := e.ledger.Migrate(ctx); err != nil {
+		return unstarted(err)
 	}
 	e.views(ctx)
 	id, err := e.ledger.StartRun(ctx, e.name)
 	if err != nil {
-		return s, err
+		return unstarted(err)
 	}
 	s.ID = id
 	strict, runErr := e.run(ctx, &s)

@@ -12,46 +12,74 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/schemas"
 )
 
-func validateCmd(c *cli, args []string) int {
-	f := c.flags("validate", true)
-	schemasDir := f.String("schemas", "", "schemas `DIR` (default: the config's)")
-	format := f.String("format", "text", "output: text, json, github or junit")
-	strict := f.Bool("strict", false, "unmatched files count as invalid")
-	verbose := f.Bool("v", false, "text: list valid files too")
-	workers := f.Int("workers", runtime.NumCPU(), "files read at once")
-	if code, ok := c.parse(f, args); !ok {
-		return code
+func (c *cli) validateCmd() *cobra.Command {
+	var schemasDir string
+	var strict, verbose bool
+	var workers int
+	var out *format
+	cmd := c.command("validate [PATH...]", "Check files as run would, writing nothing",
+		`Check data files against their file types' schemas as run would, writing
+nothing and connecting to no database: the files and folders named, or,
+with -c and no PATH, every file the config's inputs list. Each file is
+routed by its name to one file type; a file no type claims is unmatched.
+The formats github (workflow annotations) and junit (a test report) are
+for CI. Exits 3 when a file is invalid, or with --strict also unmatched.`,
+		`  # Check a folder against the shipped file types
+  carpipe validate --schemas schemas testdata/sample
+
+  # Everything the config's inputs would load, without loading it
+  carpipe validate -c config/pipeline.yaml
+
+  # In CI: annotations on the pull request, or a JUnit report
+  carpipe validate --schemas schemas data --format github
+  carpipe validate --schemas schemas data --format junit > report.xml`,
+		cobra.ArbitraryArgs, func(cmd *cobra.Command, paths []string) error {
+			return c.validate(cmd, paths, schemasDir, out.value, strict, verbose, workers)
+		})
+	c.configFlag(cmd)
+	f := cmd.Flags()
+	f.StringVar(&schemasDir, "schemas", "", "schemas `DIR` (default: the config's)")
+	f.BoolVar(&strict, "strict", false, "unmatched files count as invalid")
+	f.BoolVarP(&verbose, "v", "v", false, "text: list valid files too")
+	f.IntVar(&workers, "workers", runtime.NumCPU(), "files read at once")
+	out = formatFlag(cmd, "text", "json", "github", "junit")
+	return cmd
+}
+
+func (c *cli) validate(cmd *cobra.Command, paths []string, dir, format string, strict, verbose bool, workers int) error {
+	write := formats[format]
+	given := cmd.Flags().Changed
+	switch {
+	case verbose && format != "text":
+		return noEffect("-v", "with --format "+format+": only text lists valid files")
+	case given("config") && dir != "" && len(paths) > 0:
+		return noEffect("-c", "with --schemas and paths, which say all it would")
+	case workers < 1:
+		return usageError("--workers must be at least 1")
 	}
-	write, ok := formats[*format]
-	if !ok {
-		fmt.Fprintf(c.stderr, "carpipe: --format %q: want text, json, github or junit\n", *format)
-		return exitUsage
-	}
-	paths := f.Args()
-	if f.config == "" && *schemasDir == "" {
+	if c.configPath == "" && dir == "" {
 		if v, ok := c.env("CARPIPE_CONFIG"); ok && v != "" {
-			f.config = v
+			c.configPath = v
 		} else {
-			fmt.Fprintln(c.stderr, "carpipe: give -c CONFIG or --schemas DIR")
-			return exitUsage
+			return usageError("give -c CONFIG or --schemas DIR")
 		}
 	}
-	if f.config == "" && len(paths) == 0 {
-		fmt.Fprintln(c.stderr, "carpipe: without -c, name the files or folders to validate")
-		return exitUsage
+	if c.configPath == "" && len(paths) == 0 {
+		return usageError("without -c, name the files or folders to validate")
 	}
 
 	var e *engine.Engine
-	dir := *schemasDir
-	if f.config != "" {
-		cfg, code, ok := c.loadConfig(f)
-		if !ok {
-			return code
+	if c.configPath != "" {
+		cfg, err := c.loadConfig()
+		if err != nil {
+			return err
 		}
 		if dir == "" {
 			dir = cfg.Schemas
@@ -59,18 +87,18 @@ func validateCmd(c *cli, args []string) int {
 		if len(paths) == 0 {
 			// Only the inputs are needed: their unset variables matter,
 			// the outputs' do not, and nothing is opened for writing.
-			var err error
-			if e, err = engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{InputsOnly: true, Logger: c.log, Secret: c.mask.add}); err != nil {
-				c.fail(err)
-				return errCode(err)
+			if err := unset(cfg.Inputs); err != nil {
+				return err
+			}
+			if e, err = engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{InputsOnly: true, ReadOnly: true, Logger: c.log, Secret: c.mask.add}); err != nil {
+				return configError(err)
 			}
 			defer e.Close()
 		}
 	}
 	set, err := schemas.Load(dir, schemas.Options{})
 	if err != nil {
-		c.fail(err)
-		return exitUsage
+		return &exitError{exitUsage, err}
 	}
 
 	var srcs []engine.Source
@@ -80,20 +108,18 @@ func validateCmd(c *cli, args []string) int {
 		srcs, err = localSources(paths)
 	}
 	if err != nil {
-		c.fail(err)
-		return exitUsage
+		return &exitError{exitUsage, err}
 	}
-	reports := engine.Validate(c.ctx, set, srcs, *workers)
-	if err := write(c.stdout, reports, *verbose); err != nil {
-		c.fail(err)
-		return exitFatal
+	reports := engine.Validate(c.ctx, set, srcs, workers)
+	if err := write(c.stdout, reports, verbose); err != nil {
+		return err
 	}
 	for _, r := range reports {
-		if (!r.Unmatched && !r.Valid()) || (r.Unmatched && *strict) {
-			return exitPartial
+		if (!r.Unmatched && !r.Valid()) || (r.Unmatched && strict) {
+			return errPartial
 		}
 	}
-	return exitOK
+	return nil
 }
 
 // localSources expands the named files and folders (recursively).

@@ -3,6 +3,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	_ "embed"
@@ -83,7 +85,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return fmt.Errorf("cannot connect to postgres %s: %s", where, mask(err.Error(), secrets...))
+		return fmt.Errorf("cannot connect to postgres %s: %s%s", where, mask(err.Error(), secrets...), p.tlsHint(err))
 	}
 	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: fatal, Retry: retry, Log: env.Logger}
 	p.Store.Open()
@@ -135,13 +137,7 @@ func (p *Postgres) dsn() (dsn, where string, err error) {
 	if port == 0 {
 		port = 5432
 	}
-	mode := p.SSLMode
-	if mode == "" {
-		mode = "verify-full"
-		if loopback(p.Host) {
-			mode = "disable"
-		}
-	}
+	mode := p.sslmode()
 	kv := [][2]string{
 		{"host", p.Host}, {"port", strconv.Itoa(port)}, {"user", p.User}, {"password", p.Password},
 		{"dbname", p.Database}, {"sslmode", mode}, {"application_name", "carpipe"},
@@ -155,6 +151,51 @@ func (p *Postgres) dsn() (dsn, where string, err error) {
 		fmt.Fprintf(&b, "%s='%s' ", e[0], strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(e[1]))
 	}
 	return b.String(), fmt.Sprintf("at %s:%d database %s as user %s", p.Host, port, p.Database, p.User), nil
+}
+
+// sslmode is the mode in effect: loopback hosts gain nothing from TLS
+// and default to disable; everything else verifies it (verify-full).
+func (p *Postgres) sslmode() string {
+	switch {
+	case p.SSLMode != "":
+		return p.SSLMode
+	case loopback(p.Host):
+		return "disable"
+	}
+	return "verify-full"
+}
+
+// tlsHint says which setting fixes a failed connection when TLS is the
+// cause, since the default mode depends on the host.
+func (p *Postgres) tlsHint(err error) string {
+	var (
+		verify  *tls.CertificateVerificationError
+		host    x509.HostnameError
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		pe      *pq.Error
+	)
+	var why, fix string
+	switch {
+	case errors.Is(err, pq.ErrSSLNotSupported):
+		why, fix = "the server offers no TLS", "disable to connect without it"
+	case errors.As(err, &verify) || errors.As(err, &host) || errors.As(err, &unknown) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "x509: "):
+		why, fix = "the server's certificate was refused", "verify-ca to skip the host name check, require to encrypt without checking the certificate"
+	case errors.As(err, &pe) && pe.Code == "28000" && (strings.Contains(pe.Message, "no encryption") || strings.Contains(pe.Message, "SSL off")):
+		why, fix = "the server wants TLS", "require, verify-ca or verify-full"
+	default:
+		return ""
+	}
+	where := "sslmode (POSTGRES_SSLMODE in the shipped config)"
+	mode := "sslmode=" + p.sslmode()
+	switch {
+	case p.DSN != "":
+		where, mode = "sslmode in the dsn", "the dsn's sslmode"
+	case p.SSLMode == "":
+		mode += ", the default for this host"
+	}
+	return fmt.Sprintf(" (%s under %s: set %s to %s; the default is verify-full, or disable for a loopback host)", why, mode, where, fix)
 }
 
 // loopback hosts gain nothing from TLS; everything else verifies it.
