@@ -57,7 +57,6 @@ type cli struct {
 
 	configPath          string // -c
 	logFormat, logLevel string
-	started             bool // a command's own code runs: its errors carry their codes
 }
 
 // Run is the whole command line; main only exits with its result.
@@ -253,15 +252,9 @@ records in one transaction per file, then moves the file.
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if c.json {
-				return usageError("no command given; see carpipe --help")
-			}
-			cmd.SetOut(c.stderr)
-			cmd.Help()
-			return &exitError{code: exitUsage}
+			return c.needsCommand(cmd)
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			c.started = true
 			if err := c.setLogger(c.logFormat, c.logLevel); err != nil {
 				return &exitError{exitUsage, err}
 			}
@@ -276,9 +269,50 @@ records in one transaction per file, then moves the file.
 	c.globalFlags(root.PersistentFlags())
 	complete(root, "log-format", "text", "json")
 	complete(root, "log-level", "debug", "info", "warn", "error")
+	root.SetHelpCommand(c.helpCmd(root))
 	root.AddCommand(c.runCmd(), c.migrateCmd(), c.validateCmd(), c.checkCmd(), c.schemasCmd(),
 		c.runsCmd(), c.filesCmd(), c.rejectsCmd(), c.reprocessCmd(), c.pluginsCmd(), c.configCmd(), c.versionCmd())
 	return root
+}
+
+// needsCommand is a parent command given no subcommand: its help on
+// standard error, and exit 2.
+func (c *cli) needsCommand(cmd *cobra.Command) error {
+	if c.json {
+		return usageError("%s needs a command; see %s --help", cmd.CommandPath(), cmd.CommandPath())
+	}
+	cmd.SetOut(c.stderr)
+	cmd.Help()
+	return &exitError{code: exitUsage}
+}
+
+// helpCmd is cobra's help, but a topic it does not know is exit 2.
+func (c *cli) helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help about any command: what it does, its flags and examples.",
+		Example: `  carpipe help run
+  carpipe help config schema`,
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var out []cobra.Completion
+			for _, sub := range root.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), prefix) {
+					out = append(out, sub.Name())
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, _, err := root.Find(args)
+			if err != nil {
+				return usageError("%v\nRun 'carpipe --help' for usage.", err)
+			}
+			target.InitDefaultHelpFlag() // as -h would, so that help lists it
+			target.InitDefaultVersionFlag()
+			return target.Help()
+		},
+	}
 }
 
 // globalFlags are the flags of every command.

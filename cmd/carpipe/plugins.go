@@ -44,7 +44,8 @@ entry to copy into a config.`,
 				return c.writeJSON(pluginsJSON(inputs, outputs, samples, common))
 			}
 			w := c.stdout
-			fmt.Fprintln(w, "INPUTS")
+			fmt.Fprintln(w, pathNote)
+			fmt.Fprintln(w, "\nINPUTS")
 			fmt.Fprintln(w, "\nEvery input also takes:")
 			writeFields(w, common)
 			for _, d := range inputs {
@@ -59,6 +60,10 @@ entry to copy into a config.`,
 	out = formatFlag(cmd, "text")
 	return cmd
 }
+
+const pathNote = `A relative (path) written in the config file is relative to the file's folder;
+one that comes from an environment variable, as in path: ${FILE_DIRECTORY},
+is relative to the working directory.`
 
 type pluginJSON struct {
 	Type   string      `json:"type"`
@@ -137,6 +142,9 @@ func writeFields(w io.Writer, fs []config.Field) {
 		if f.Secret {
 			doc += " (secret: masked in logs)"
 		}
+		if f.Path {
+			doc += " (path)"
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.Key, f.Type, dash(def), req, doc)
 	}
 	tw.Flush()
@@ -147,9 +155,7 @@ func (c *cli) configCmd() *cobra.Command {
 		`Tools for carpipe's config file. To check a config, see carpipe check.`,
 		`  carpipe config schema > carpipe.schema.json`,
 		nil, func(cmd *cobra.Command, args []string) error {
-			cmd.SetOut(c.stderr)
-			cmd.Usage()
-			return &exitError{code: exitUsage}
+			return c.needsCommand(cmd)
 		})
 	cmd.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

@@ -37,7 +37,7 @@ func init() {
 
 // SQLite is the output's config and its open database.
 type SQLite struct {
-	Path string `yaml:"path" required:"true" carpipe:"path" doc:"the database file; created when missing"`
+	Path string `yaml:"path" required:"true" carpipe:"path" doc:"the database file; run and migrate create it when missing"`
 
 	store.Store `yaml:"-"`
 }
