@@ -44,6 +44,8 @@ func (p Pos) String() string {
 type Problem struct {
 	Pos Pos
 	Msg string
+
+	unknownKey bool // a key no target has, for ValuesDecoded
 }
 
 func (p Problem) Error() string {
@@ -96,13 +98,21 @@ type Plugin struct {
 
 // Config is a loaded config file.
 type Config struct {
-	Path    string // absolute path of the file
-	Dir     string // its folder; relative paths are resolved against it
+	Path string // absolute path of the file
+	// Dir is the file's folder: a relative path written in the file is
+	// relative to it, so the file means the same wherever carpipe runs.
+	Dir string
+	// WorkDir is the working directory: a relative path that comes from
+	// an environment variable (FILE_DIRECTORY=./inbox) is relative to it,
+	// as it is for every other program the variable is given to.
+	WorkDir string
 	Version int
 	Name    string
 	Schemas string // absolute
 	Inputs  []Plugin
 	Outputs []Plugin
+
+	fromEnv map[*yaml.Node]bool // scalars whose value starts with a variable's
 }
 
 // Lookup finds an environment variable; os.LookupEnv in production.
@@ -125,9 +135,13 @@ func Parse(path string, data []byte, env Lookup) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	c := &Config{}
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{WorkDir: wd, fromEnv: map[*yaml.Node]bool{}}
 	if path == "" {
-		c.Dir, _ = os.Getwd()
+		c.Dir = wd
 	} else {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -136,7 +150,7 @@ func Parse(path string, data []byte, env Lookup) (*Config, error) {
 		c.Path, c.Dir = abs, filepath.Dir(abs)
 	}
 	c.Schemas = filepath.Join(c.Dir, "schemas")
-	l := &loader{file: path, env: env}
+	l := &loader{file: path, env: env, fromEnv: c.fromEnv}
 	l.load(c, data)
 	l.probs.sortByPos()
 	return c, l.probs.Err()
@@ -149,9 +163,10 @@ var (
 )
 
 type loader struct {
-	file  string
-	env   Lookup
-	probs Problems
+	file    string
+	env     Lookup
+	probs   Problems
+	fromEnv map[*yaml.Node]bool
 }
 
 func (l *loader) pos(n *yaml.Node) Pos { return Pos{File: l.file, Line: n.Line, Col: n.Column} }
@@ -214,7 +229,7 @@ func (l *loader) load(c *Config, data []byte) {
 			}
 		case "schemas":
 			if l.expandTree(v, nil) && l.wantString(v, "schemas") && scalar(v) != "" {
-				c.Schemas = resolvePath(c.Dir, v.Value)
+				c.Schemas = resolvePath(c.base(l.fromEnv[v]), v.Value)
 			}
 		case "inputs":
 			c.Inputs = l.plugins(v, "input")
@@ -348,7 +363,10 @@ func (l *loader) expandTree(n *yaml.Node, deferred *Problems) bool {
 		if !strings.Contains(n.Value, "$") {
 			return true
 		}
-		v, errs := expand(n.Value, l.env)
+		v, errs, fromEnv := expand(n.Value, l.env)
+		if fromEnv {
+			l.fromEnv[n] = true
+		}
 		for _, e := range errs {
 			p := Problem{Pos: l.pos(n), Msg: e.msg}
 			if e.env && deferred != nil {
@@ -408,6 +426,15 @@ func describeNode(n *yaml.Node) string {
 		return "a boolean"
 	}
 	return "a string"
+}
+
+// base is what a relative path is relative to: the working directory
+// when the path comes from the environment, else the config's folder.
+func (c *Config) base(fromEnv bool) string {
+	if fromEnv {
+		return c.WorkDir
+	}
+	return c.Dir
 }
 
 // resolvePath makes p absolute against dir, leaving alone "-" (stdin or

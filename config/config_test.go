@@ -36,7 +36,7 @@ func TestPosAndProblemText(t *testing.T) {
 			t.Errorf("%#v.String() = %q, want %q", tc.pos, got, tc.want)
 		}
 	}
-	if got := (Problem{Pos{"c.yaml", 2, 1}, "bad"}).Error(); got != "c.yaml:2:1: bad" {
+	if got := (Problem{Pos: Pos{"c.yaml", 2, 1}, Msg: "bad"}).Error(); got != "c.yaml:2:1: bad" {
 		t.Errorf("Problem.Error() = %q", got)
 	}
 	if got := (Problem{Msg: "bad"}).Error(); got != "bad" {
@@ -44,9 +44,9 @@ func TestPosAndProblemText(t *testing.T) {
 	}
 
 	ps := Problems{
-		{Pos{"c.yaml", 9, 1}, "third"},
-		{Pos{"c.yaml", 2, 7}, "second"},
-		{Pos{"c.yaml", 2, 3}, "first"},
+		{Pos: Pos{"c.yaml", 9, 1}, Msg: "third"},
+		{Pos: Pos{"c.yaml", 2, 7}, Msg: "second"},
+		{Pos: Pos{"c.yaml", 2, 3}, Msg: "first"},
 	}
 	want := "c.yaml:2:3: first\nc.yaml:2:7: second\nc.yaml:9:1: third"
 	if got := ps.Error(); got != want {

@@ -15,7 +15,8 @@ import (
 // Decode decodes a plugin entry strictly into targets, each a pointer to a
 // struct. Every key must be name, type or a yaml field of exactly one target;
 // fields tagged required:"true" must be present; string fields tagged
-// carpipe:"path" are resolved against c.Dir. It returns every problem,
+// carpipe:"path" are made absolute: against c.Dir, or c.WorkDir when the
+// value starts with an environment variable's. It returns every problem,
 // including the entry's unset variables, as Problems. A target that is not
 // a struct pointer, or two targets claiming one key, is a plain error.
 func (c *Config) Decode(p Plugin, targets ...any) error {
@@ -32,14 +33,34 @@ func (c *Config) Decode(p Plugin, targets ...any) error {
 			return fmt.Errorf("config: two Decode targets claim key %q", dup)
 		}
 	}
-	d := decoder{file: p.Pos.File, what: fmt.Sprintf("%s %q (type %s)", p.kindName(), p.Name, p.Type)}
+	d := decoder{file: p.Pos.File, what: fmt.Sprintf("%s %q (type %s)", p.kindName(), p.Name, p.Type),
+		fromEnv: c.fromEnv, envStrings: map[uintptr]bool{}}
 	d.mapping(p.Node, fields, "", "name", "type")
 	for _, t := range targets {
-		resolvePaths(reflect.ValueOf(t).Elem(), c.Dir)
+		c.resolvePaths(reflect.ValueOf(t).Elem(), d.envStrings)
 	}
 	probs := append(append(Problems(nil), p.Unset...), d.probs...)
 	probs.sortByPos()
 	return probs.Err()
+}
+
+// ValuesDecoded tells whether Decode, returning err, filled in every key
+// the entry holds: err is nil or reports only unknown keys. A plugin's own
+// checks are worth running then, rather than after the next attempt.
+func ValuesDecoded(err error) bool {
+	if err == nil {
+		return true
+	}
+	ps, ok := err.(Problems)
+	if !ok {
+		return false
+	}
+	for _, p := range ps {
+		if !p.unknownKey {
+			return false
+		}
+	}
+	return true
 }
 
 func (p Plugin) kindName() string {
@@ -93,6 +114,9 @@ type decoder struct {
 	file  string
 	what  string // e.g. `input "inbox" (type dir)`
 	probs Problems
+
+	fromEnv    map[*yaml.Node]bool
+	envStrings map[uintptr]bool // addresses of strings decoded from those nodes
 }
 
 func (d *decoder) add(n *yaml.Node, format string, args ...any) {
@@ -115,6 +139,7 @@ func (d *decoder) mapping(n *yaml.Node, fs map[string]field, path string, extra 
 			slices.Sort(known)
 			known = slices.Compact(known) // a target may decode name or type too
 			d.add(k, "unknown key %q in %s; known keys: %s", join(path, k.Value), d.what, strings.Join(known, ", "))
+			d.probs[len(d.probs)-1].unknownKey = true
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(fs)) {
@@ -155,6 +180,8 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		// yaml.v3's message would quote the value, which may be a secret.
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			d.add(n, "%q in %s must be %s", path, d.what, describeType(v.Type()))
+		} else if d.fromEnv[n] && v.Kind() == reflect.String {
+			d.envStrings[v.Addr().Pointer()] = true
 		}
 	}
 }
@@ -213,16 +240,17 @@ func join(path, key string) string {
 }
 
 // resolvePaths makes the carpipe:"path" strings in v absolute, including
-// defaults the plugin set before decoding: all paths are config-relative.
-func resolvePaths(v reflect.Value, dir string) {
+// defaults the plugin set before decoding, which are config-relative like
+// the file's own text; env holds the strings that came from variables.
+func (c *Config) resolvePaths(v reflect.Value, env map[uintptr]bool) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			resolvePaths(v.Elem(), dir)
+			c.resolvePaths(v.Elem(), env)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			resolvePaths(v.Index(i), dir)
+			c.resolvePaths(v.Index(i), env)
 		}
 	case reflect.Struct:
 		t := v.Type()
@@ -231,9 +259,9 @@ func resolvePaths(v reflect.Value, dir string) {
 			switch {
 			case !sf.IsExported() && !sf.Anonymous:
 			case sf.Tag.Get("carpipe") == "path" && f.Kind() == reflect.String && f.CanSet():
-				f.SetString(resolvePath(dir, f.String()))
+				f.SetString(resolvePath(c.base(env[f.Addr().Pointer()]), f.String()))
 			default:
-				resolvePaths(f, dir)
+				c.resolvePaths(f, env)
 			}
 		}
 	}

@@ -212,3 +212,48 @@ func TestDecodeMisuse(t *testing.T) {
 		t.Error("Decode of a plugin without a node succeeded")
 	}
 }
+
+// TestPathsFromEnvironment: a relative path from a variable is relative to
+// the working directory; one written in the file, the default of a
+// ${VAR:-default} included, stays relative to the config's folder.
+func TestPathsFromEnvironment(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	c, err := Parse("/etc/carpipe/c.yaml", []byte(`version: 1
+name: x
+schemas: ${SCHEMAS}
+inputs:
+  - name: i
+    type: t
+    env: ${FILE_DIRECTORY}
+    fallback: ${UNSET_DIR:-./inbox}
+    prefixed: ${FILE_DIRECTORY}/more
+    inside: data/${FILE_DIRECTORY}
+    absolute: ${ABS_DIR}
+`), mapEnv(map[string]string{"FILE_DIRECTORY": "./inbox", "SCHEMAS": "s", "ABS_DIR": "/srv/in"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Env      string `yaml:"env" carpipe:"path"`
+		Fallback string `yaml:"fallback" carpipe:"path"`
+		Prefixed string `yaml:"prefixed" carpipe:"path"`
+		Inside   string `yaml:"inside" carpipe:"path"`
+		Absolute string `yaml:"absolute" carpipe:"path"`
+	}
+	if err := c.Decode(c.Inputs[0], &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"schemas", c.Schemas, filepath.Join(wd, "s")},
+		{"env", v.Env, filepath.Join(wd, "inbox")},
+		{"fallback", v.Fallback, "/etc/carpipe/inbox"},
+		{"prefixed", v.Prefixed, filepath.Join(wd, "inbox/more")},
+		{"inside", v.Inside, "/etc/carpipe/data/inbox"},
+		{"absolute", v.Absolute, "/srv/in"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ func Expand(s string, env Lookup) (string, []string) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	out, errs := expand(s, env)
+	out, errs, _ := expand(s, env)
 	var msgs []string
 	for _, e := range errs {
 		msgs = append(msgs, e.msg)
@@ -31,14 +31,16 @@ func Expand(s string, env Lookup) (string, []string) {
 	return out, msgs
 }
 
-func expand(s string, env Lookup) (string, []varError) {
+// expand is Expand; fromEnv tells whether the result starts with text
+// from the environment rather than from the file, which decides what a
+// relative path is relative to.
+func expand(s string, env Lookup) (out string, errs []varError, fromEnv bool) {
 	var b strings.Builder
-	var errs []varError
 	for {
 		i := strings.IndexByte(s, '$')
 		if i < 0 || i == len(s)-1 {
 			b.WriteString(s)
-			return b.String(), errs
+			return b.String(), errs, fromEnv
 		}
 		b.WriteString(s[:i])
 		switch s[i+1] {
@@ -49,9 +51,12 @@ func expand(s string, env Lookup) (string, []varError) {
 			end := strings.IndexByte(s[i:], '}')
 			if end < 0 {
 				errs = append(errs, varError{msg: `malformed variable reference: "${" without a closing "}"`})
-				return b.String(), errs
+				return b.String(), errs, fromEnv
 			}
-			v, err := lookup(s[i+2:i+end], env)
+			v, set, err := lookup(s[i+2:i+end], env)
+			if b.Len() == 0 && v != "" {
+				fromEnv = set
+			}
 			b.WriteString(v)
 			if err != nil {
 				errs = append(errs, *err)
@@ -64,22 +69,23 @@ func expand(s string, env Lookup) (string, []varError) {
 	}
 }
 
-// lookup resolves the inside of one ${...}.
-func lookup(ref string, env Lookup) (string, *varError) {
+// lookup resolves the inside of one ${...}; fromEnv is false when the
+// value is the reference's default.
+func lookup(ref string, env Lookup) (v string, fromEnv bool, err *varError) {
 	name := varName.FindString(ref)
 	op, arg := ref[len(name):], ""
 	if len(op) >= 2 {
 		op, arg = op[:2], op[2:]
 	}
 	if name == "" || (op != "" && op != ":-" && op != ":?") || strings.Contains(arg, "${") {
-		return "", &varError{msg: `malformed variable reference "${` + ref + `}" (use ${NAME}, ${NAME:-default} or ${NAME:?message})`}
+		return "", false, &varError{msg: `malformed variable reference "${` + ref + `}" (use ${NAME}, ${NAME:-default} or ${NAME:?message})`}
 	}
 	v, ok := env(name)
 	switch {
 	case op == "" && !ok:
-		return "", &varError{msg: "variable " + name + " is not set", env: true}
+		return "", false, &varError{msg: "variable " + name + " is not set", env: true}
 	case op == ":-" && v == "":
-		return arg, nil
+		return arg, false, nil
 	case op == ":?" && v == "":
 		msg := "variable " + name + " is not set"
 		if ok {
@@ -88,7 +94,7 @@ func lookup(ref string, env Lookup) (string, *varError) {
 		if arg != "" {
 			msg += ": " + arg
 		}
-		return "", &varError{msg: msg, env: true}
+		return "", false, &varError{msg: msg, env: true}
 	}
-	return v, nil
+	return v, true, nil
 }

@@ -13,7 +13,7 @@ type Field struct {
 	Default  any    // the value the struct held before decoding; nil when zero
 	Required bool
 	Secret   bool
-	Path     bool // resolved against the config's folder
+	Path     bool // relative to the config's folder, or to the working directory when it comes from a variable
 	Doc      string
 	Fields   []Field // a mapping's keys, when it is a struct
 	Item     *Field  // a list's items

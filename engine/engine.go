@@ -37,6 +37,10 @@ type Options struct {
 	// InputsOnly builds no output: for dry runs, which must not need a
 	// database or the variables only outputs use.
 	InputsOnly bool
+	// ReadOnly is for commands that only read the ledger: of the outputs
+	// only the ledger is opened, and no plugin may create or change
+	// anything (plugins.Env.ReadOnly).
+	ReadOnly bool
 	// ClaimTTL is how long a file's lease lasts unless renewed: how long
 	// a crashed process's files wait before another takes them (default
 	// DefaultClaimTTL).
@@ -58,6 +62,7 @@ type Engine struct {
 	stdout  io.Writer
 	secret  func(string)
 	events  func(Event)
+	ro      bool
 	lenient map[config.Pos]bool // entries with unset variables, when linting
 	inputs  []*input
 	ledger  plugins.Ledger
@@ -98,6 +103,9 @@ func New(ctx context.Context, cfg *config.Config, reg *plugins.Registry, router 
 	errs := e.decodeAll(cfg, reg, !o.InputsOnly)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if o.ReadOnly && e.ledger != nil {
+		e.outs = e.outs[:1] // the ledger comes first
 	}
 	for _, in := range e.inputs {
 		errs = append(errs, e.init(ctx, in.plugin, "input", in.name))
@@ -150,7 +158,7 @@ func build(cfg *config.Config, reg *plugins.Registry, router plugins.Router, o O
 		o.Events = func(Event) {}
 	}
 	return &Engine{events: o.Events, name: cfg.Name, router: router, log: o.Logger, workers: o.Workers, stdout: o.Stdout, secret: o.Secret,
-		scale: newScaleOut(o)}
+		ro: o.ReadOnly, scale: newScaleOut(o)}
 }
 
 // decodeAll builds every plugin from its entry, reporting every problem.
@@ -177,86 +185,117 @@ func (e *Engine) newInput(cfg *config.Config, reg *plugins.Registry, p config.Pl
 	}
 	var c common
 	plugin := spec.New()
-	if err := e.decode(cfg, p, plugin, &c); err != nil {
+	probs, err := e.decode(cfg, p, plugin, &c)
+	if err != nil {
 		return nil, err
 	}
+	// Keys that failed to decode are zero here, which every check below
+	// accepts: each check runs, so that one pass reports every problem.
+	bad := func(err error) {
+		if err != nil {
+			probs = append(probs, config.Problem{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()})
+		}
+	}
 	in := &input{name: p.Name, plugin: plugin, minAge: c.MinAge}
-	if in.onSuccess, err = parseAction(c.OnSuccess); err == nil {
-		in.onFailure, err = parseAction(c.OnFailure)
+	in.onSuccess, err = parseAction(c.OnSuccess)
+	bad(err)
+	in.onFailure, err = parseAction(c.OnFailure)
+	bad(err)
+	if c.MinAge < 0 {
+		bad(errors.New("min_age must not be negative"))
 	}
-	if err == nil && c.MinAge < 0 {
-		err = errors.New("min_age must not be negative")
-	}
-	if err == nil {
-		in.maxSize, err = ParseSize("max_file_size", c.MaxSize)
-	}
-	if err == nil {
-		in.limits.MaxRecord, err = ParseSize("max_record_size", c.MaxRecord)
-	}
+	in.maxSize, err = ParseSize("max_file_size", c.MaxSize)
+	bad(err)
+	in.limits.MaxRecord, err = ParseSize("max_record_size", c.MaxRecord)
+	bad(err)
 	switch c.Unmatched {
 	case "", "keep":
 	case "fail":
 		in.failUnmatched = true
 	default:
-		err = errors.Join(err, fmt.Errorf("on_unmatched %q: want keep or fail", c.Unmatched))
+		bad(fmt.Errorf("on_unmatched %q: want keep or fail", c.Unmatched))
 	}
-	if err != nil {
-		return nil, config.Problems{{Pos: p.Pos, Msg: "input " + p.Name + ": " + err.Error()}}
+	if len(probs) > 0 {
+		return nil, probs
 	}
 	return in, nil
 }
 
 func (e *Engine) newOutputs(cfg *config.Config, reg *plugins.Registry) error {
 	var errs []error
+	ledgers, unknown := 0, false
 	for _, p := range cfg.Outputs {
 		spec, err := reg.Output(p.Type)
 		if err != nil {
 			errs = append(errs, config.Problems{{Pos: p.Pos, Msg: "output " + p.Name + ": " + err.Error()}})
+			unknown = true
 			continue
 		}
 		plugin := spec.New()
-		if err := e.decode(cfg, p, plugin); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if l, ok := plugin.(plugins.Ledger); ok {
-			if e.ledger != nil {
+		l, isLedger := plugin.(plugins.Ledger)
+		if isLedger {
+			if ledgers++; ledgers > 1 {
 				errs = append(errs, config.Problems{{Pos: p.Pos, Msg: fmt.Sprintf("output %s: only one database output (postgres or sqlite) may hold the ledger and the records", p.Name)}})
-				continue
 			}
+		}
+		probs, err := e.decode(cfg, p, plugin)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case len(probs) > 0:
+			errs = append(errs, probs)
+		case isLedger && ledgers == 1:
 			e.ledger = l
 			e.outs = append([]output{{p.Name, plugin}}, e.outs...)
-		} else {
+		case !isLedger:
 			e.outs = append(e.outs, output{p.Name, plugin})
 		}
 	}
-	if len(errs) == 0 && e.ledger == nil {
+	if ledgers == 0 && !unknown {
 		errs = append(errs, config.Problems{{Pos: config.Pos{File: cfg.Path}, Msg: "no database output: declare one output of type postgres or sqlite"}})
 	}
 	return errors.Join(errs...)
 }
 
-// decode fills a plugin from its entry and lets it check the result.
-func (e *Engine) decode(cfg *config.Config, p config.Plugin, plugin any, more ...any) error {
-	err := cfg.Decode(p, append([]any{plugin}, more...)...)
+// decode fills a plugin from its entry and lets it check the result,
+// unless some value could not be decoded. It returns the entry's
+// problems; err is for a misuse of config.Decode.
+func (e *Engine) decode(cfg *config.Config, p config.Plugin, plugin any, more ...any) (probs config.Problems, err error) {
+	derr := cfg.Decode(p, append([]any{plugin}, more...)...)
 	for _, s := range config.Secrets(plugin) {
 		e.secret(s)
 	}
-	if err != nil {
-		return err
+	if derr != nil && !errors.As(derr, &probs) {
+		return nil, derr
 	}
-	if v, ok := plugin.(plugins.Validator); ok && !e.lenient[p.Pos] {
-		if err := v.Validate(); err != nil {
-			return config.Problems{{Pos: p.Pos, Msg: p.Name + ": " + err.Error()}}
+	if v, ok := plugin.(plugins.Validator); ok && config.ValuesDecoded(derr) && !e.lenient[p.Pos] {
+		for _, err := range split(v.Validate()) {
+			probs = append(probs, config.Problem{Pos: p.Pos, Msg: p.Name + ": " + err.Error()})
 		}
 	}
-	return nil
+	return probs, nil
+}
+
+// split undoes errors.Join, so that each problem gets its own line.
+func split(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, split(e)...)
+	}
+	return out
 }
 
 func (e *Engine) init(ctx context.Context, plugin any, kind, name string) error {
 	if i, ok := plugin.(plugins.Initer); ok {
 		// A plugin whose Init fails cleans up after itself.
-		if err := i.Init(ctx, plugins.Env{Name: name, Logger: e.log.With("plugin", name), Stdout: e.stdout}); err != nil {
+		if err := i.Init(ctx, plugins.Env{Name: name, Logger: e.log.With("plugin", name), Stdout: e.stdout, ReadOnly: e.ro}); err != nil {
 			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
 	}
@@ -264,6 +303,16 @@ func (e *Engine) init(ctx context.Context, plugin any, kind, name string) error 
 		e.closers = append(e.closers, c)
 	}
 	return nil
+}
+
+// WritesStdout tells whether an output writes to standard output.
+func (e *Engine) WritesStdout() bool {
+	for _, o := range e.outs {
+		if w, ok := o.plugin.(plugins.StdoutWriter); ok && w.WritesStdout() {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases every plugin.

@@ -15,8 +15,9 @@ import (
 // reads from every input entry, for documentation and the config schema.
 func CommonInputKeys() any { return &common{} }
 
-// History returns the ledger's record of past runs and files, migrating
-// the database first so that a new one answers "nothing yet".
+// History returns the ledger's record of past runs and files. It never
+// migrates: a database without carpipe's tables is an error that matches
+// plugins.ErrNotMigrated.
 func (e *Engine) History(ctx context.Context) (plugins.History, error) {
 	if e.ledger == nil {
 		return nil, errors.New("no database output")
@@ -25,8 +26,10 @@ func (e *Engine) History(ctx context.Context) (plugins.History, error) {
 	if !ok {
 		return nil, errors.New("the database output keeps no history")
 	}
-	if err := e.ledger.Migrate(ctx); err != nil {
-		return nil, err
+	if r, ok := e.ledger.(plugins.Readier); ok {
+		if err := r.Ready(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return h, nil
 }

@@ -132,8 +132,14 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 	if e.ledger == nil {
 		return s, errors.New("no database output")
 	}
-	if err := e.ledger.Migrate(ctx); err != nil {
+	// A run that cannot start ends like any other: with its event.
+	unstarted := func(err error) (Summary, error) {
+		s.Finished, s.Status = time.Now(), "failed"
+		e.finished(s, err)
 		return s, err
+	}
+	if err := e.ledger.Migrate(ctx); err != nil {
+		return unstarted(err)
 	}
 	e.views(ctx)
 	unhold, err := e.hold(ctx)
@@ -143,7 +149,7 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 	defer unhold()
 	id, err := e.ledger.StartRun(ctx, e.name, e.scale.holder)
 	if err != nil {
-		return s, err
+		return unstarted(err)
 	}
 	s.ID = id
 	strict, runErr := e.run(ctx, &s)

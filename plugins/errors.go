@@ -129,3 +129,10 @@ type marked struct {
 }
 
 func (m marked) Unwrap() []error { return []error{m.error, m.kind} }
+
+// ErrNotMigrated means a database lacks carpipe's tables, or some of its
+// migrations: carpipe migrate (or run) brings it up to date.
+var ErrNotMigrated = errors.New("not migrated")
+
+// NotMigrated is an error with msg that matches ErrNotMigrated.
+func NotMigrated(msg string) error { return mark(errors.New(msg), ErrNotMigrated) }

@@ -192,12 +192,28 @@ type Env struct {
 	Name   string // the name given in the config
 	Logger *slog.Logger
 	Stdout io.Writer // the command's standard output
+	// ReadOnly is set for commands that only read the ledger: the plugin
+	// must create and change nothing, a missing database included.
+	ReadOnly bool
 }
 
 // Initer is implemented by plugins that check their config or open
 // connections before use.
 type Initer interface {
 	Init(ctx context.Context, env Env) error
+}
+
+// Readier is implemented by a ledger that can tell, without changing
+// anything, whether its database holds carpipe's tables as this carpipe
+// needs them. When not, the error matches ErrNotMigrated.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
+// StdoutWriter is implemented by outputs that may write to the command's
+// standard output, so that the command keeps its own messages off it.
+type StdoutWriter interface {
+	WritesStdout() bool
 }
 
 // Validator is implemented by plugins that check their config without

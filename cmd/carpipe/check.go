@@ -3,8 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"text/tabwriter"
+	"log/slog"
+
+	"github.com/spf13/cobra"
 
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/engine"
@@ -12,125 +13,101 @@ import (
 	"github.com/carpipe/carpipe/schemas"
 )
 
-// samples is a repeatable flag.
-type samples []string
+func (c *cli) checkCmd() *cobra.Command {
+	var names []string
+	var out *format
+	cmd := c.command("check", "Lint a config without connecting anywhere",
+		`Check a config file as run would read it, without connecting to anything
+or writing anything: its YAML, every input and output entry, the schemas
+folder, and, with --sample, that a file name is claimed by exactly one file
+type. Every problem is reported in one pass. Variables that are not set are
+warnings: only the commands that use the entry need them.`,
+		`  carpipe check -c config/pipeline.yaml
+  carpipe check -c config/pipeline.yaml --sample vehicles_status_1600000000.json
+  carpipe check -c config/pipeline.yaml --format json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			return c.check(names, out.value)
+		})
+	c.configFlag(cmd)
+	cmd.Flags().StringArrayVar(&names, "sample", nil, "a file `NAME` that exactly one file type must claim (repeatable)")
+	out = formatFlag(cmd, "text")
+	return cmd
+}
 
-func (s *samples) String() string     { return strings.Join(*s, ",") }
-func (s *samples) Set(v string) error { *s = append(*s, v); return nil }
+type checkJSON struct {
+	Config    string        `json:"config"`
+	OK        bool          `json:"ok"`
+	Problems  []problemJSON `json:"problems"`
+	Warnings  []problemJSON `json:"warnings"`
+	Inputs    int           `json:"inputs"`
+	Outputs   int           `json:"outputs"`
+	FileTypes int           `json:"file_types"`
+}
 
-func checkCmd(c *cli, args []string) int {
-	f := c.flags("check", true)
-	var names samples
-	f.Var(&names, "sample", "a file `NAME` that exactly one file type must claim (repeatable)")
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if f.config == "" {
-		fmt.Fprintln(c.stderr, "carpipe: check needs -c FILE")
-		return exitUsage
-	}
-	cfg, err := config.Load(f.config, c.env)
-	if cfg == nil {
-		c.fail(err)
-		return exitUsage
-	}
-	var problems []string
-	var add func(error)
-	add = func(err error) {
-		var ps config.Problems
-		switch {
-		case err == nil:
-		case errors.As(err, &ps) && !isJoin(err):
-			for _, p := range ps {
-				problems = append(problems, p.Error())
-			}
-		case isJoin(err):
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				add(e)
-			}
-		default:
-			problems = append(problems, err.Error())
+type problemJSON struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Message string `json:"message"`
+}
+
+func problemsJSON(errs []error) []problemJSON {
+	out := make([]problemJSON, len(errs))
+	for i, err := range errs {
+		var p config.Problem
+		if errors.As(err, &p) {
+			out[i] = problemJSON{File: p.Pos.File, Line: p.Pos.Line, Col: p.Pos.Col, Message: p.Msg}
+		} else {
+			out[i] = problemJSON{Message: err.Error()}
 		}
 	}
-	add(err)
+	return out
+}
+
+func (c *cli) check(names []string, format string) error {
+	if v, ok := c.env("CARPIPE_CONFIG"); ok && c.configPath == "" {
+		c.configPath = v
+	}
+	if c.configPath == "" {
+		return usageError("check needs -c FILE (or CARPIPE_CONFIG)")
+	}
+	cfg, err := config.Load(c.configPath, c.env)
+	if cfg == nil {
+		return &exitError{exitUsage, err}
+	}
+	problems := flatten(err)
 	lintErr, unset := engine.Lint(cfg, plugins.Default)
-	add(lintErr)
+	problems = append(problems, flatten(lintErr)...)
 	set, serr := schemas.Load(cfg.Schemas, schemas.Options{})
-	add(serr)
+	problems = append(problems, flatten(serr)...)
+	types := 0
 	if set != nil {
+		types = len(set.Types)
 		for _, n := range names {
 			t, _, err := set.Route(n)
 			switch {
 			case err != nil:
-				problems = append(problems, "sample "+err.Error())
+				problems = append(problems, errors.New("sample "+err.Error()))
 			case t == nil:
-				problems = append(problems, fmt.Sprintf("sample %q matches no file type", n))
+				problems = append(problems, fmt.Errorf("sample %q matches no file type", n))
 			}
 		}
 	}
-	for _, u := range unset {
-		fmt.Fprintf(c.stderr, "warning: %s (needed by run)\n", u.Error())
+	warnings := flatten(unset.Err())
+	if format == "json" {
+		doc := checkJSON{Config: c.configPath, OK: len(problems) == 0, Problems: problemsJSON(problems),
+			Warnings: problemsJSON(warnings), Inputs: len(cfg.Inputs), Outputs: len(cfg.Outputs), FileTypes: types}
+		if err := c.writeJSON(doc); err != nil || len(problems) == 0 {
+			return err
+		}
+		return &exitError{code: exitUsage}
 	}
-	for _, p := range problems {
-		fmt.Fprintln(c.stderr, p)
-	}
+	c.problems(slog.LevelWarn, warnings)
+	c.problems(slog.LevelError, problems)
 	if len(problems) > 0 {
-		fmt.Fprintf(c.stdout, "%s: %d problem(s)\n", f.config, len(problems))
-		return exitUsage
+		fmt.Fprintf(c.stdout, "%s: %d problem(s)\n", c.configPath, len(problems))
+		return &exitError{code: exitUsage}
 	}
-	n := 0
-	if set != nil {
-		n = len(set.Types)
-	}
-	fmt.Fprintf(c.stdout, "%s: ok (%d inputs, %d outputs, %d file types)\n", f.config, len(cfg.Inputs), len(cfg.Outputs), n)
-	return exitOK
-}
-
-func isJoin(err error) bool {
-	_, ok := err.(interface{ Unwrap() []error })
-	return ok
-}
-
-func schemasCmd(c *cli, args []string) int {
-	f := c.flags("schemas", true)
-	dir := f.String("schemas", "", "schemas `DIR` (default: the config's)")
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if *dir == "" {
-		cfg, code, ok := c.loadConfig(f)
-		if !ok {
-			return code
-		}
-		*dir = cfg.Schemas
-	}
-	set, err := schemas.Load(*dir, schemas.Options{})
-	if err != nil {
-		c.fail(err)
-		return exitUsage
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tMATCH\tRECORDS\tKEY\tTIME\tON INVALID")
-	for _, t := range set.Types {
-		key := strings.Join(t.Key, ", ")
-		if key == "" {
-			key = "(whole record)"
-		}
-		rec := t.Records
-		if rec == "" {
-			rec = "(root)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), t.Match, rec, key, dash(t.Time), t.OnInvalid)
-	}
-	if err := tw.Flush(); err != nil {
-		return exitFatal
-	}
-	return exitOK
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	fmt.Fprintf(c.stdout, "%s: ok (%d inputs, %d outputs, %d file types)\n", c.configPath, len(cfg.Inputs), len(cfg.Outputs), types)
+	return nil
 }

@@ -23,7 +23,7 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"no args", nil, exitUsage, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{"unknown flag", []string{"run", "--nope"}, exitUsage, "flag provided but not defined: -nope"},
+		{"unknown flag", []string{"run", "--nope"}, exitUsage, "unknown flag: --nope"},
 		{"no config", []string{"run"}, exitUsage, "no config"},
 		{"missing file", []string{"run", "-c", filepath.Join(dir, "none.yaml")}, exitUsage, "none.yaml"},
 		{"bad yaml", []string{"run", "-c", write("bad.yaml", "version: 1\nname: x\ninputs: [\n")}, exitUsage, "bad.yaml:"},

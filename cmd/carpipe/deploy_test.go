@@ -92,15 +92,13 @@ func runArgs(t *testing.T, args []string) *runOpts {
 		t.Fatalf("args %v: want run first", args)
 	}
 	c := &cli{stderr: io.Discard, mask: &masker{}}
-	f := c.flags("run", true)
-	f.Int("workers", 0, "")
-	f.Bool("quiet", false, "")
-	o := addRunFlags(f)
-	if err := f.Parse(args[1:]); err != nil {
+	cmd, o := c.runCommand()
+	c.globalFlags(cmd.PersistentFlags())
+	if err := cmd.ParseFlags(args[1:]); err != nil {
 		t.Fatalf("args %v: %v", args, err)
 	}
-	if code, ok := o.check(c); !ok {
-		t.Fatalf("args %v: exit %d", args, code)
+	if err := o.check(c, cmd); err != nil {
+		t.Fatalf("args %v: %v", args, err)
 	}
 	return o
 }

@@ -10,97 +10,96 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
 )
 
-// ledger builds the engine for a command that reads or changes the ledger.
-// Without inputs, only the outputs' variables need to be set.
-func (c *cli) ledger(f *flags, inputs bool) (*engine.Engine, int, bool) {
-	cfg, code, ok := c.loadConfig(f)
-	if !ok {
-		return nil, code, false
+// ledger builds the engine for a command that reads or changes the
+// ledger. Without inputs, only the outputs' variables need to be set.
+func (c *cli) ledger(inputs, readOnly bool) (*engine.Engine, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, err
 	}
 	if !inputs {
 		cfg.Inputs = nil
 	}
-	var unset config.Problems
-	for _, p := range append(append([]config.Plugin{}, cfg.Inputs...), cfg.Outputs...) {
-		unset = append(unset, p.Unset...)
+	if readOnly {
+		cfg.Outputs = ledgerEntries(cfg.Outputs)
 	}
-	if err := unset.Err(); err != nil {
-		c.fail(err)
-		return nil, exitUsage, false
+	if err := unset(cfg.Inputs, cfg.Outputs); err != nil {
+		return nil, err
 	}
-	e, err := engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{Logger: c.log, Stdout: c.stdout, Secret: c.mask.add})
+	e, err := engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{Logger: c.log, Stdout: c.stdout, Secret: c.mask.add, ReadOnly: readOnly})
 	if err != nil {
-		c.fail(err)
-		return nil, errCode(err), false
+		return nil, configError(c.notMigrated(err))
 	}
-	return e, 0, true
+	return e, nil
 }
 
-// history opens the ledger's history for a read-only command.
-func (c *cli) history(f *flags) (plugins.History, func(), int, bool) {
-	e, code, ok := c.ledger(f, false)
-	if !ok {
-		return nil, nil, code, false
+// ledgerEntries drops the outputs that cannot hold the ledger, which a
+// read-only command neither opens nor needs the variables of.
+func ledgerEntries(outs []config.Plugin) []config.Plugin {
+	var keep []config.Plugin
+	for _, o := range outs {
+		if spec, err := plugins.Default.Output(o.Type); err == nil {
+			if _, ok := spec.New().(plugins.Ledger); !ok {
+				continue
+			}
+		}
+		keep = append(keep, o) // an unknown type is left for New to report
+	}
+	return keep
+}
+
+// history opens the ledger's history for a read-only command: nothing is
+// migrated, created or written.
+func (c *cli) history() (plugins.History, func(), error) {
+	e, err := c.ledger(false, true)
+	if err != nil {
+		return nil, nil, err
 	}
 	h, err := e.History(c.ctx)
 	if err != nil {
 		e.Close()
-		c.fail(err)
-		return nil, nil, exitFatal, false
+		return nil, nil, fatalError(c.notMigrated(err))
 	}
-	return h, func() { e.Close() }, 0, true
+	return h, func() { e.Close() }, nil
 }
 
-// format is the --format flag of the history commands.
-func formatFlag(f *flags) *string {
-	return f.String("format", "table", "output: table or json")
-}
+const readOnlyNote = `It only reads: it never migrates or writes, so a role that may only SELECT
+will do; a database without carpipe's tables is an error (see migrate).`
 
-func (c *cli) checkFormat(format string) bool {
-	if format != "table" && format != "json" {
-		fmt.Fprintf(c.stderr, "carpipe: --format %q: want table or json\n", format)
-		return false
-	}
-	return true
-}
-
-func (c *cli) noArgs(f *flags) bool {
-	if f.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "carpipe: unexpected argument %q\n", f.Arg(0))
-		return false
-	}
-	return true
-}
-
-func runsCmd(c *cli, args []string) int {
-	f := c.flags("runs", true)
-	n := f.Int("n", 20, "how many of the newest runs to show (0: all)")
-	format := formatFlag(f)
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if !c.checkFormat(*format) || !c.noArgs(f) {
-		return exitUsage
-	}
-	h, done, code, ok := c.history(f)
-	if !ok {
-		return code
-	}
-	defer done()
-	runs, err := h.Runs(c.ctx, *n)
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	if *format == "json" {
-		return c.writeJSON(runsJSON(runs))
-	}
-	return c.flush(writeRuns(c.stdout, runs))
+func (c *cli) runsCmd() *cobra.Command {
+	var n int
+	var out *format
+	cmd := c.command("runs", "Show the recent runs",
+		`Show the newest runs of the pipeline's database, with every count: files
+by outcome and records inserted, duplicate and rejected. `+readOnlyNote,
+		`  carpipe runs -c config/pipeline.yaml
+  carpipe runs -c config/pipeline.yaml -n 5 --format json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			h, done, err := c.history()
+			if err != nil {
+				return err
+			}
+			defer done()
+			runs, err := h.Runs(c.ctx, n)
+			if err != nil {
+				return err
+			}
+			if out.value == "json" {
+				return c.writeJSON(runsJSON(runs))
+			}
+			return writeRuns(c.stdout, runs)
+		})
+	c.configFlag(cmd)
+	cmd.Flags().IntVarP(&n, "n", "n", 20, "how many of the newest runs to show (0: all)")
+	out = formatFlag(cmd, "table")
+	return cmd
 }
 
 func writeRuns(w io.Writer, runs []plugins.RunSummary) error {
@@ -157,48 +156,52 @@ func runsJSON(runs []plugins.RunSummary) []runJSON {
 	return out
 }
 
-func filesCmd(c *cli, args []string) int {
-	f := c.flags("files", true)
+func (c *cli) filesCmd() *cobra.Command {
 	var q plugins.FileQuery
+	var since string
+	var out *format
+	cmd := c.command("files", "Show the file ledger, with each failure's reason",
+		`Show the file ledger, newest first: every file loaded or failed, with its
+run, type, counts, where it is now and why it failed. `+readOnlyNote,
+		`  carpipe files -c config/pipeline.yaml --status failed
+  carpipe files -c config/pipeline.yaml --since 24h --type vehicles_status
+  carpipe files -c config/pipeline.yaml --run 12 --format json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			if q.Status != "" && q.Status != plugins.StatusProcessed && q.Status != plugins.StatusFailed {
+				return usageError("--status %q: want processed or failed", q.Status)
+			}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return &exitError{exitUsage, err}
+				}
+				q.Since = t
+			}
+			h, done, err := c.history()
+			if err != nil {
+				return err
+			}
+			defer done()
+			files, err := h.Files(c.ctx, q)
+			if err != nil {
+				return err
+			}
+			if out.value == "json" {
+				return c.writeJSON(filesJSON(files))
+			}
+			return writeFiles(c.stdout, files)
+		})
+	c.configFlag(cmd)
+	f := cmd.Flags()
 	f.StringVar(&q.Status, "status", "", "only files with this `status`: processed or failed")
+	complete(cmd, "status", plugins.StatusProcessed, plugins.StatusFailed)
 	f.Int64Var(&q.Run, "run", 0, "only files of run `ID`")
 	f.StringVar(&q.FileType, "type", "", "only files of this file `TYPE`")
 	f.StringVar(&q.Input, "input", "", "only files of this input `NAME`")
-	since := f.String("since", "", "only files processed since `T`: an RFC 3339 time, a date, or a duration such as 24h or 7d")
-	f.IntVar(&q.Limit, "n", 100, "how many of the newest files to show (0: all)")
-	format := formatFlag(f)
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if !c.checkFormat(*format) || !c.noArgs(f) {
-		return exitUsage
-	}
-	if q.Status != "" && q.Status != plugins.StatusProcessed && q.Status != plugins.StatusFailed {
-		fmt.Fprintf(c.stderr, "carpipe: --status %q: want processed or failed\n", q.Status)
-		return exitUsage
-	}
-	if *since != "" {
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
-			c.fail(err)
-			return exitUsage
-		}
-		q.Since = t
-	}
-	h, done, code, ok := c.history(f)
-	if !ok {
-		return code
-	}
-	defer done()
-	files, err := h.Files(c.ctx, q)
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	if *format == "json" {
-		return c.writeJSON(filesJSON(files))
-	}
-	return c.flush(writeFiles(c.stdout, files))
+	f.StringVar(&since, "since", "", "only files processed since `T`: an RFC 3339 time, a date, or a duration such as 24h or 7d")
+	f.IntVarP(&q.Limit, "n", "n", 100, "how many of the newest files to show (0: all)")
+	out = formatFlag(cmd, "table")
+	return cmd
 }
 
 func writeFiles(w io.Writer, files []plugins.FileEntry) error {
@@ -243,43 +246,46 @@ func filesJSON(files []plugins.FileEntry) []fileJSON {
 	return out
 }
 
-func rejectsCmd(c *cli, args []string) int {
-	f := c.flags("rejects", true)
-	id := f.Int64("file", 0, "the file's `ID` in the ledger (see carpipe files)")
-	format := formatFlag(f)
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if !c.checkFormat(*format) || !c.noArgs(f) {
-		return exitUsage
-	}
-	if *id <= 0 {
-		fmt.Fprintln(c.stderr, "carpipe: rejects needs --file ID (see carpipe files)")
-		return exitUsage
-	}
-	h, done, code, ok := c.history(f)
-	if !ok {
-		return code
-	}
-	defer done()
-	file, err := h.File(c.ctx, *id)
-	if errors.Is(err, plugins.ErrNotFound) {
-		fmt.Fprintf(c.stderr, "carpipe: no file %d in the ledger\n", *id)
-		return exitUsage
-	}
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	rejects, err := h.Rejects(c.ctx, *id)
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	if *format == "json" {
-		return c.writeJSON(rejectsJSON(rejects))
-	}
-	return c.flush(writeRejects(c.stdout, file, rejects))
+func (c *cli) rejectsCmd() *cobra.Command {
+	var id int64
+	var out *format
+	cmd := c.command("rejects", "Show a file's rejected records and their errors",
+		`Show the records of one file that its schema rejected and that
+on_invalid_record: skip_record kept aside, with each error's JSON Pointer
+and the record's text; for a file that failed whole, why. An ID the ledger
+does not hold exits 1. `+readOnlyNote,
+		`  carpipe files -c config/pipeline.yaml --status processed
+  carpipe rejects -c config/pipeline.yaml --file 42
+  carpipe rejects -c config/pipeline.yaml --file 42 --format json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			if id <= 0 {
+				return usageError("rejects needs --file ID (see carpipe files)")
+			}
+			h, done, err := c.history()
+			if err != nil {
+				return err
+			}
+			defer done()
+			file, err := h.File(c.ctx, id)
+			if errors.Is(err, plugins.ErrNotFound) {
+				return fatalError(fmt.Errorf("no file %d in the ledger (see carpipe files)", id))
+			}
+			if err != nil {
+				return err
+			}
+			rejects, err := h.Rejects(c.ctx, id)
+			if err != nil {
+				return err
+			}
+			if out.value == "json" {
+				return c.writeJSON(rejectsJSON(rejects))
+			}
+			return writeRejects(c.stdout, file, rejects)
+		})
+	c.configFlag(cmd)
+	cmd.Flags().Int64Var(&id, "file", 0, "the file's `ID` in the ledger (see carpipe files)")
+	out = formatFlag(cmd, "table")
+	return cmd
 }
 
 func writeRejects(w io.Writer, f plugins.FileEntry, rejects []plugins.RejectEntry) error {
@@ -321,48 +327,73 @@ func rejectsJSON(rejects []plugins.RejectEntry) []rejectJSON {
 	return out
 }
 
-func reprocessCmd(c *cli, args []string) int {
-	f := c.flags("reprocess", true)
-	failed := f.Bool("failed", false, "every failed file that on_failure moved away")
-	since := f.String("since", "", "with --failed: only files that failed since `T` (RFC 3339, a date, or a duration such as 24h)")
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	q := engine.ReprocessQuery{Failed: *failed}
-	for _, a := range f.Args() {
-		id, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || id <= 0 {
-			fmt.Fprintf(c.stderr, "carpipe: %q is not a file ID (see carpipe files --status failed)\n", a)
-			return exitUsage
-		}
-		q.IDs = append(q.IDs, id)
-	}
-	switch {
-	case len(q.IDs) == 0 && !*failed:
-		fmt.Fprintln(c.stderr, "carpipe: name the files to reprocess by ID, or give --failed")
-		return exitUsage
-	case *since != "" && !*failed:
-		fmt.Fprintln(c.stderr, "carpipe: --since goes with --failed")
-		return exitUsage
-	case *since != "":
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
-			c.fail(err)
-			return exitUsage
-		}
-		q.Since = t
-	}
-	e, code, ok := c.ledger(f, true)
-	if !ok {
-		return code
-	}
-	defer e.Close()
-	done, err := e.Reprocess(c.ctx, q)
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	var back int
+func (c *cli) reprocessCmd() *cobra.Command {
+	var failed bool
+	var since string
+	var out *format
+	cmd := c.command("reprocess ID... | --failed", "Put failed files back, for the next run to load",
+		`Put failed files back where they were found, so that the next run loads
+them: on_failure moved them away, and the ledger lets a failed file load
+again. Name the files by their ledger ID (see carpipe files --status
+failed), or give --failed for every failed file of this config's inputs.
+A file that was loaded is refused. Exits 3 when some file was not put back.`,
+		`  carpipe reprocess -c config/pipeline.yaml 17 18
+  carpipe reprocess -c config/pipeline.yaml --failed --since 24h
+  carpipe reprocess -c config/pipeline.yaml --failed --format json`,
+		cobra.ArbitraryArgs, func(cmd *cobra.Command, args []string) error {
+			q := engine.ReprocessQuery{Failed: failed}
+			for _, a := range args {
+				id, err := strconv.ParseInt(a, 10, 64)
+				if err != nil || id <= 0 {
+					return usageError("%q is not a file ID (see carpipe files --status failed)", a)
+				}
+				q.IDs = append(q.IDs, id)
+			}
+			switch {
+			case len(q.IDs) == 0 && !failed:
+				return usageError("name the files to reprocess by ID, or give --failed")
+			case since != "" && !failed:
+				return noEffect("--since", "without --failed")
+			case since != "":
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return &exitError{exitUsage, err}
+				}
+				q.Since = t
+			}
+			e, err := c.ledger(true, false)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			done, err := e.Reprocess(c.ctx, q)
+			if err != nil {
+				return c.notMigrated(err)
+			}
+			back := 0
+			for _, p := range done {
+				if p.Err == nil {
+					back++
+				}
+			}
+			if out.value == "json" {
+				err = c.writeJSON(putbacksJSON(done))
+			} else {
+				err = writePutbacks(c.stdout, done, back)
+			}
+			if err == nil && back < len(done) {
+				return errPartial
+			}
+			return err
+		})
+	c.configFlag(cmd)
+	cmd.Flags().BoolVar(&failed, "failed", false, "every failed file that on_failure moved away")
+	cmd.Flags().StringVar(&since, "since", "", "with --failed: only files that failed since `T` (RFC 3339, a date, or a duration such as 24h)")
+	out = formatFlag(cmd, "text")
+	return cmd
+}
+
+func writePutbacks(w io.Writer, done []engine.Putback, back int) error {
 	for _, p := range done {
 		name := fmt.Sprintf("file %d", p.File.ID)
 		if p.File.Input != "" {
@@ -370,29 +401,53 @@ func reprocessCmd(c *cli, args []string) int {
 		}
 		switch {
 		case p.Err != nil:
-			fmt.Fprintf(c.stdout, "%s: not put back: %v\n", name, p.Err)
+			fmt.Fprintf(w, "%s: not put back: %v\n", name, p.Err)
 		case p.InPlace:
-			back++
-			fmt.Fprintf(c.stdout, "%s: already in place\n", name)
+			fmt.Fprintf(w, "%s: already in place\n", name)
 		default:
-			back++
 			note := ""
 			if p.Note != "" {
 				note = " (" + p.Note + ")"
 			}
-			fmt.Fprintf(c.stdout, "%s: put back from %s to %s%s\n", name, p.From, p.Path, note)
+			fmt.Fprintf(w, "%s: put back from %s to %s%s\n", name, p.From, p.Path, note)
 		}
 	}
+	var err error
 	switch {
 	case len(done) == 0:
-		fmt.Fprintln(c.stdout, "no failed file to put back")
+		_, err = fmt.Fprintln(w, "no failed file to put back")
 	case back > 0:
-		fmt.Fprintf(c.stdout, "%d of %d file(s) ready: the next run loads them\n", back, len(done))
+		_, err = fmt.Fprintf(w, "%d of %d file(s) ready: the next run loads them\n", back, len(done))
 	}
-	if back < len(done) {
-		return exitPartial
+	return err
+}
+
+type putbackJSON struct {
+	ID     int64  `json:"id"`
+	Input  string `json:"input,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Result string `json:"result"` // put back, in place or not put back
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	Note   string `json:"note,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+func putbacksJSON(done []engine.Putback) []putbackJSON {
+	out := make([]putbackJSON, len(done))
+	for i, p := range done {
+		j := putbackJSON{ID: p.File.ID, Input: p.File.Input, Path: p.File.Path, From: p.From, To: p.Path, Note: p.Note}
+		switch {
+		case p.Err != nil:
+			j.Result, j.Error = "not put back", p.Err.Error()
+		case p.InPlace:
+			j.Result = "in place"
+		default:
+			j.Result = "put back"
+		}
+		out[i] = j
 	}
-	return exitOK
+	return out
 }
 
 // parseSince reads an RFC 3339 time, a date (local midnight), or a
@@ -415,18 +470,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2024-05-01T10:00:00Z), a date (2024-05-01) or a duration such as 24h or 7d", s)
 }
 
-func (c *cli) writeJSON(v any) int {
+func (c *cli) writeJSON(v any) error {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
-	return c.flush(enc.Encode(v))
-}
-
-func (c *cli) flush(err error) int {
-	if err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	return exitOK
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // stamp shows a time in the local zone, to the second.

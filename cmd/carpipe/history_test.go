@@ -26,7 +26,13 @@ func TestRunsAndFiles(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			p := newPipe(t, b, "../../testdata/run/bad", "../../schemas", "move:processed", "move:failed")
+			// runs never migrates: a new database is an error saying what to do.
 			code, out, errs := carpipe(t, "runs", "-c", p.config)
+			wantCode(t, code, exitFatal, out, errs)
+			wantContains(t, errs, "carpipe migrate -c "+p.config)
+			code, out, errs = carpipe(t, "migrate", "-c", p.config)
+			wantCode(t, code, exitOK, out, errs)
+			code, out, errs = carpipe(t, "runs", "-c", p.config)
 			wantCode(t, code, exitOK, out, errs)
 			if out != "no runs yet\n" {
 				t.Errorf("runs on a new database: %q", out)
@@ -210,7 +216,7 @@ func TestRejects(t *testing.T) {
 			wantContains(t, out, "0 rejected record(s)", "the whole file failed, so none of its records was kept: empty file")
 
 			code, out, errs = carpipe(t, "rejects", "-c", p.config, "--file", "999")
-			wantCode(t, code, exitUsage, out, errs)
+			wantCode(t, code, exitFatal, out, errs)
 			wantContains(t, errs, "no file 999 in the ledger")
 			code, out, errs = carpipe(t, "rejects", "-c", p.config)
 			wantCode(t, code, exitUsage, out, errs)

@@ -328,6 +328,7 @@ func TestPushgatewayURLErrors(t *testing.T) {
 		noCredentials(t, "the error for "+u, out+errs)
 	}
 }
+
 // TestMetricsEveryOutcome: one run whose files end in every outcome, and
 // carpipe_files_total counts each as the run's summary does; the lag of
 // loaded data is observed per file type; carpipe_build_info is there.

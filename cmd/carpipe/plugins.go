@@ -1,11 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/engine"
@@ -28,27 +29,90 @@ func registry(r *plugins.Registry) (inputs, outputs []config.PluginDoc, samples 
 	return inputs, outputs, samples
 }
 
-func pluginsCmd(c *cli, args []string) int {
-	f := c.flags("plugins", false)
-	if code, ok := c.parse(f, args); !ok {
-		return code
+func (c *cli) pluginsCmd() *cobra.Command {
+	var out *format
+	cmd := c.command("plugins", "List the plugins with their config keys and samples",
+		`List every input and output plugin this carpipe has, with the config keys
+each takes (type, default, whether required, what it does) and a sample
+entry to copy into a config.`,
+		`  carpipe plugins
+  carpipe plugins --format json | jq '.inputs[].type'`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			inputs, outputs, samples := registry(plugins.Default)
+			common := config.Fields(engine.CommonInputKeys())
+			if out.value == "json" {
+				return c.writeJSON(pluginsJSON(inputs, outputs, samples, common))
+			}
+			w := c.stdout
+			fmt.Fprintln(w, pathNote)
+			fmt.Fprintln(w, "\nINPUTS")
+			fmt.Fprintln(w, "\nEvery input also takes:")
+			writeFields(w, common)
+			for _, d := range inputs {
+				writePlugin(w, d, samples["input "+d.Type])
+			}
+			fmt.Fprintln(w, "\nOUTPUTS")
+			for _, d := range outputs {
+				writePlugin(w, d, samples["output "+d.Type])
+			}
+			return nil
+		})
+	out = formatFlag(cmd, "text")
+	return cmd
+}
+
+const pathNote = `A relative (path) written in the config file is relative to the file's folder;
+one that comes from an environment variable, as in path: ${FILE_DIRECTORY},
+is relative to the working directory.`
+
+type pluginJSON struct {
+	Type   string      `json:"type"`
+	Doc    string      `json:"doc"`
+	Fields []fieldJSON `json:"fields"`
+	Sample string      `json:"sample"`
+}
+
+type fieldJSON struct {
+	Key      string      `json:"key"`
+	Type     string      `json:"type"`
+	Default  *string     `json:"default"`
+	Required bool        `json:"required"`
+	Secret   bool        `json:"secret"`
+	Path     bool        `json:"path"`
+	Doc      string      `json:"doc"`
+	Fields   []fieldJSON `json:"fields,omitempty"`
+	Item     *fieldJSON  `json:"item,omitempty"`
+}
+
+func fieldsJSON(fs []config.Field) []fieldJSON {
+	out := make([]fieldJSON, len(fs))
+	for i, f := range fs {
+		out[i] = fieldJSON{Key: f.Key, Type: f.Type, Required: f.Required, Secret: f.Secret, Path: f.Path, Doc: f.Doc,
+			Fields: fieldsJSON(f.Fields)}
+		if f.Default != nil {
+			def := fmt.Sprint(f.Default)
+			out[i].Default = &def
+		}
+		if f.Item != nil {
+			out[i].Item = &fieldsJSON([]config.Field{*f.Item})[0]
+		}
 	}
-	if !c.noArgs(f) {
-		return exitUsage
+	return out
+}
+
+func pluginsJSON(inputs, outputs []config.PluginDoc, samples map[string]string, common []config.Field) any {
+	list := func(kind string, ds []config.PluginDoc) []pluginJSON {
+		out := make([]pluginJSON, len(ds))
+		for i, d := range ds {
+			out[i] = pluginJSON{Type: d.Type, Doc: d.Doc, Fields: fieldsJSON(d.Fields), Sample: samples[kind+" "+d.Type]}
+		}
+		return out
 	}
-	inputs, outputs, samples := registry(plugins.Default)
-	w := c.stdout
-	fmt.Fprintln(w, "INPUTS")
-	fmt.Fprintln(w, "\nEvery input also takes:")
-	writeFields(w, config.Fields(engine.CommonInputKeys()))
-	for _, d := range inputs {
-		writePlugin(w, d, samples["input "+d.Type])
-	}
-	fmt.Fprintln(w, "\nOUTPUTS")
-	for _, d := range outputs {
-		writePlugin(w, d, samples["output "+d.Type])
-	}
-	return exitOK
+	return struct {
+		CommonInputKeys []fieldJSON  `json:"common_input_keys"`
+		Inputs          []pluginJSON `json:"inputs"`
+		Outputs         []pluginJSON `json:"outputs"`
+	}{fieldsJSON(common), list("input", inputs), list("output", outputs)}
 }
 
 func writePlugin(w io.Writer, d config.PluginDoc, sample string) {
@@ -78,27 +142,41 @@ func writeFields(w io.Writer, fs []config.Field) {
 		if f.Secret {
 			doc += " (secret: masked in logs)"
 		}
+		if f.Path {
+			doc += " (path)"
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", f.Key, f.Type, dash(def), req, doc)
 	}
 	tw.Flush()
 }
 
-func configCmd(c *cli, args []string) int {
-	if len(args) == 0 || args[0] != "schema" {
-		fmt.Fprintln(c.stderr, "carpipe: usage: carpipe config schema")
-		return exitUsage
+func (c *cli) configCmd() *cobra.Command {
+	cmd := c.command("config", "Tools for the config file",
+		`Tools for carpipe's config file. To check a config, see carpipe check.`,
+		`  carpipe config schema > carpipe.schema.json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			return c.needsCommand(cmd)
+		})
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError("unknown command %q for %q%s\nRun '%s --help' for usage.", args[0], cmd.CommandPath(), hint, cmd.CommandPath())
+		}
+		return nil
 	}
-	f := c.flags("config schema", false)
-	if code, ok := c.parse(f, args[1:]); !ok {
-		return code
-	}
-	if !c.noArgs(f) {
-		return exitUsage
-	}
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return c.flush(enc.Encode(configSchema(plugins.Default)))
+	schema := c.command("schema", "Print the JSON Schema of the config file",
+		`Print the JSON Schema of the config file for the plugins of this carpipe,
+for an editor to complete and check configs as they are written (e.g. with
+the YAML language server: # yaml-language-server: $schema=carpipe.schema.json).`,
+		`  carpipe config schema > carpipe.schema.json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			return c.writeJSON(configSchema(plugins.Default))
+		})
+	cmd.AddCommand(schema)
+	return cmd
 }
 
 // configSchema is the JSON Schema of carpipe.yaml for the plugins of r.

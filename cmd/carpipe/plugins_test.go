@@ -45,7 +45,7 @@ func TestPluginsCommand(t *testing.T) {
 	if !line.MatchString(out) {
 		t.Errorf("postgres connect_timeout row wrong:\n%s", out)
 	}
-	if !regexp.MustCompile(`(?m)^  path +string +- +yes +the folder to read$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^  path +string +- +yes +the folder to read \(path\)$`).MatchString(out) {
 		t.Errorf("dir path row wrong:\n%s", out)
 	}
 	wantContains(t, out, "password; never logged (secret: masked in logs)")

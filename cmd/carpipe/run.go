@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/carpipe/carpipe/config"
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
@@ -13,26 +15,20 @@ import (
 )
 
 // pipeline loads the config and schemas and builds the engine.
-func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
-	cfg, code, ok := c.loadConfig(f)
-	if !ok {
-		return nil, code, false
+func (c *cli) pipeline(workers int) (*engine.Engine, error) {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return nil, err
 	}
-	var unset config.Problems
-	for _, p := range append(append([]config.Plugin{}, cfg.Inputs...), cfg.Outputs...) {
-		unset = append(unset, p.Unset...)
+	if err := unset(cfg.Inputs, cfg.Outputs); err != nil {
+		return nil, err
 	}
 	if len(cfg.Inputs) == 0 {
-		unset = append(unset, config.Problem{Pos: config.Pos{File: cfg.Path}, Msg: "no inputs: declare at least one"})
-	}
-	if err := unset.Err(); err != nil {
-		c.fail(err)
-		return nil, exitUsage, false
+		return nil, &exitError{exitUsage, config.Problems{{Pos: config.Pos{File: cfg.Path}, Msg: "no inputs: declare at least one"}}}
 	}
 	set, err := schemas.Load(cfg.Schemas, schemas.Options{})
 	if err != nil {
-		c.fail(err)
-		return nil, exitUsage, false
+		return nil, &exitError{exitUsage, err}
 	}
 	opts := engine.Options{
 		Workers: workers, Logger: c.log, Stdout: c.stdout, Secret: c.mask.add,
@@ -42,41 +38,74 @@ func (c *cli) pipeline(f *flags, workers int) (*engine.Engine, int, bool) {
 	}
 	e, err := engine.New(c.ctx, cfg, plugins.Default, set, opts)
 	if err != nil {
-		c.fail(err)
-		return nil, errCode(err), false
+		return nil, configError(err)
 	}
-	return e, 0, true
+	return e, nil
 }
 
-func runCmd(c *cli, args []string) int {
-	f := c.flags("run", true)
-	workers := f.Int("workers", 0, "files loaded at once (default: number of CPUs)")
-	quiet := f.Bool("quiet", false, "no progress display, even on a terminal")
-	o := addRunFlags(f)
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if code, ok := o.check(c); !ok {
-		return code
+func (c *cli) runCmd() *cobra.Command {
+	cmd, _ := c.runCommand()
+	return cmd
+}
+
+// runCommand is run with the options its flags fill in.
+func (c *cli) runCommand() (*cobra.Command, *runOpts) {
+	var workers int
+	var quiet bool
+	var o *runOpts
+	cmd := c.command("run", "Load every new file of the pipeline once",
+		`Load every new file of the pipeline's inputs once: each file is checked
+against its file type's schema and loaded in one transaction with its
+ledger row, then moved as on_success or on_failure says. A file already in
+the ledger is skipped, so running again loads only what is new.
+
+The database is migrated first. With --watch, carpipe keeps running and
+loads files as they arrive until SIGINT or SIGTERM.
+
+Every run ends with one "run finished" log event carrying every count. The
+summary goes to standard output, or to standard error when an output
+writes records there (a jsonl output with path "-"); under --log-format
+json the event stands for it.`,
+		`  # One run, as a cron job or CI step would do it
+  carpipe run -c config/pipeline.yaml
+
+  # Keep loading files as they arrive, with Prometheus metrics on :9090
+  carpipe run -c config/pipeline.yaml --watch --metrics-addr :9090
+
+  # Structured logs for a log collector
+  carpipe run -c config/pipeline.yaml --log-format json`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			return c.run(cmd, workers, quiet, o)
+		})
+	c.configFlag(cmd)
+	cmd.Flags().IntVar(&workers, "workers", 0, "files loaded at once (default: number of CPUs)")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress display, even on a terminal (not with --watch, which shows none)")
+	o = addRunFlags(cmd)
+	return cmd, o
+}
+
+func (c *cli) run(cmd *cobra.Command, workers int, quiet bool, o *runOpts) error {
+	if err := o.check(c, cmd); err != nil {
+		return err
 	}
 	var m *metrics
 	if o.metricsAddr != "" || o.pushgateway != "" {
 		m = newMetrics()
 	}
 	c.tune = o.tune(m)
-	var pr *progress // only on a terminal, and not for a daemon
-	if !*quiet && !o.watch {
+	var pr *progress // only on a terminal, and not for a daemon or JSON logs
+	if !quiet && !o.watch && !c.json {
 		pr = c.newProgress()
 	}
 	c.tune = pr.hook(c.tune)
-	e, code, ok := c.pipeline(f, *workers)
-	if !ok {
-		return code
+	e, err := c.pipeline(workers)
+	if err != nil {
+		return err
 	}
 	defer e.Close()
-	stop, code, ok := c.serveMetrics(m, o)
-	if !ok {
-		return code
+	stop, err := c.serveMetrics(m, o)
+	if err != nil {
+		return err
 	}
 	defer stop()
 	if o.watch {
@@ -85,27 +114,36 @@ func runCmd(c *cli, args []string) int {
 	pr.begin()
 	s, err := e.Run(c.ctx)
 	pr.end()
-	c.summary(s)
+	c.summary(s, e.WritesStdout())
 	c.pushMetrics(m, o, s, err)
 	if err != nil {
-		c.fail(err)
-		return exitFatal
+		return fatalError(err)
 	}
 	if s.Status == "partial" {
-		return exitPartial
+		return errPartial
 	}
-	return exitOK
+	return nil
 }
 
-func (c *cli) summary(s engine.Summary) {
-	if s.Started.IsZero() || s.Finished.IsZero() {
+// summary tells a person what the run did: on standard output, unless an
+// output writes records there; then on standard error, where under JSON
+// logs the run's end event already says it.
+func (c *cli) summary(s engine.Summary, stdoutTaken bool) {
+	if s.ID == 0 || s.Finished.IsZero() {
 		return
+	}
+	w := c.stdout
+	if stdoutTaken {
+		if c.json {
+			return
+		}
+		w = c.stderr
 	}
 	d := s.Finished.Sub(s.Started)
 	rate := float64(s.RecordsInserted+s.RecordsDuplicate) / max(d.Seconds(), 1e-9)
-	fmt.Fprintf(c.stdout, "run %d of %s: %s in %s\n", s.ID, s.Pipeline, s.Status, d.Round(time.Millisecond))
-	fmt.Fprintf(c.stdout, "  files:   %s\n", outcomes(s))
-	fmt.Fprintf(c.stdout, "  records: %d inserted, %d duplicate, %d rejected (%.0f records/s)\n",
+	fmt.Fprintf(w, "run %d of %s: %s in %s\n", s.ID, s.Pipeline, s.Status, d.Round(time.Millisecond))
+	fmt.Fprintf(w, "  files:   %s\n", outcomes(s))
+	fmt.Fprintf(w, "  records: %d inserted, %d duplicate, %d rejected (%.0f records/s)\n",
 		s.RecordsInserted, s.RecordsDuplicate, s.RecordsRejected, rate)
 }
 
@@ -118,20 +156,25 @@ func outcomes(s engine.Summary) string {
 	return strings.Join(parts, ", ")
 }
 
-func migrateCmd(c *cli, args []string) int {
-	f := c.flags("migrate", true)
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	e, code, ok := c.pipeline(f, 1)
-	if !ok {
-		return code
-	}
-	defer e.Close()
-	if err := e.Migrate(c.ctx); err != nil {
-		c.fail(err)
-		return exitFatal
-	}
-	fmt.Fprintln(c.stdout, "database is up to date")
-	return exitOK
+func (c *cli) migrateCmd() *cobra.Command {
+	cmd := c.command("migrate", "Apply pending database migrations and update the typed views",
+		`Create carpipe's tables in the database, or bring them up to date, then
+create or replace the typed views of the file types. run does this too;
+migrate lets a deployment do it first, with a role that may run DDL, so
+that the pipeline's role and the read-only commands need not.`,
+		`  carpipe migrate -c config/pipeline.yaml`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			e, err := c.pipeline(1)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if err := e.Migrate(c.ctx); err != nil {
+				return fatalError(err)
+			}
+			fmt.Fprintln(c.stdout, "database is up to date")
+			return nil
+		})
+	c.configFlag(cmd)
+	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,47 +15,76 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/schemas"
 )
 
-func validateCmd(c *cli, args []string) int {
-	f := c.flags("validate", true)
-	schemasDir := f.String("schemas", "", "schemas `DIR` (default: the config's)")
-	format := f.String("format", "text", "output: text, json, github or junit")
-	strict := f.Bool("strict", false, "unmatched files and warnings count as failures")
-	requireFiles := f.Bool("require-files", false, "exit 3 when no file matches a file type")
-	verbose := f.Bool("v", false, "text: list valid files too")
-	workers := f.Int("workers", runtime.NumCPU(), "files read at once")
-	if code, ok := c.parse(f, args); !ok {
-		return code
+func (c *cli) validateCmd() *cobra.Command {
+	var schemasDir string
+	var strict, requireFiles, verbose bool
+	var workers int
+	var out *format
+	cmd := c.command("validate [PATH...]", "Check files as run would, writing nothing",
+		`Check data files against their file types' schemas as run would, writing
+nothing and connecting to no database: the files and folders named, or,
+with -c and no PATH, every file the config's inputs list. Each file is
+routed by its name to one file type; a file no type claims is unmatched.
+The formats github (workflow annotations) and junit (a test report) are
+for CI. Exits 3 when a file is invalid, or with --strict also unmatched.`,
+		`  # Check a folder against the shipped file types
+  carpipe validate --schemas schemas testdata/sample
+
+  # Everything the config's inputs would load, without loading it
+  carpipe validate -c config/pipeline.yaml
+
+  # In CI: annotations on the pull request, or a JUnit report
+  carpipe validate --schemas schemas data --format github
+  carpipe validate --schemas schemas data --format junit > report.xml`,
+		cobra.ArbitraryArgs, func(cmd *cobra.Command, paths []string) error {
+			k := verdict{strict: strict, requireFiles: requireFiles, verbose: verbose}
+			return c.validate(cmd, paths, schemasDir, out.value, k, workers)
+		})
+	c.configFlag(cmd)
+	f := cmd.Flags()
+	f.StringVar(&schemasDir, "schemas", "", "schemas `DIR` (default: the config's)")
+	f.BoolVar(&strict, "strict", false, "unmatched files and warnings count as failures")
+	f.BoolVar(&requireFiles, "require-files", false, "exit 3 when no file matches a file type")
+	f.BoolVarP(&verbose, "v", "v", false, "text: list valid files too")
+	f.IntVar(&workers, "workers", runtime.NumCPU(), "files read at once")
+	out = formatFlag(cmd, "text", "json", "github", "junit")
+	return cmd
+}
+
+func (c *cli) validate(cmd *cobra.Command, paths []string, dir, format string, k verdict, workers int) error {
+	write := formats[format]
+	given := cmd.Flags().Changed
+	switch {
+	case k.verbose && format != "text":
+		return noEffect("-v", "with --format "+format+": only text lists valid files")
+	case given("config") && dir != "" && len(paths) > 0:
+		return noEffect("-c", "with --schemas and paths, which say all it would")
+	case workers < 1:
+		return usageError("--workers must be at least 1")
 	}
-	write, ok := formats[*format]
-	if !ok {
-		fmt.Fprintf(c.stderr, "carpipe: --format %q: want text, json, github or junit\n", *format)
-		return exitUsage
-	}
-	paths := f.Args()
-	if f.config == "" && *schemasDir == "" {
+	if c.configPath == "" && dir == "" {
 		if v, ok := c.env("CARPIPE_CONFIG"); ok && v != "" {
-			f.config = v
+			c.configPath = v
 		} else {
-			fmt.Fprintln(c.stderr, "carpipe: give -c CONFIG or --schemas DIR")
-			return exitUsage
+			return usageError("give -c CONFIG or --schemas DIR")
 		}
 	}
-	if f.config == "" && len(paths) == 0 {
-		fmt.Fprintln(c.stderr, "carpipe: without -c, name the files or folders to validate")
-		return exitUsage
+	if c.configPath == "" && len(paths) == 0 {
+		return usageError("without -c, name the files or folders to validate")
 	}
 
 	var e *engine.Engine
-	dir := *schemasDir
-	if f.config != "" {
-		cfg, code, ok := c.loadConfig(f)
-		if !ok {
-			return code
+	if c.configPath != "" {
+		cfg, err := c.loadConfig()
+		if err != nil {
+			return err
 		}
 		if dir == "" {
 			dir = cfg.Schemas
@@ -62,18 +92,18 @@ func validateCmd(c *cli, args []string) int {
 		if len(paths) == 0 {
 			// Only the inputs are needed: their unset variables matter,
 			// the outputs' do not, and nothing is opened for writing.
-			var err error
-			if e, err = engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{InputsOnly: true, Logger: c.log, Secret: c.mask.add}); err != nil {
-				c.fail(err)
-				return errCode(err)
+			if err := unset(cfg.Inputs); err != nil {
+				return err
+			}
+			if e, err = engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{InputsOnly: true, ReadOnly: true, Logger: c.log, Secret: c.mask.add}); err != nil {
+				return configError(err)
 			}
 			defer e.Close()
 		}
 	}
 	set, err := schemas.Load(dir, schemas.Options{})
 	if err != nil {
-		c.fail(err)
-		return exitUsage
+		return &exitError{exitUsage, err}
 	}
 
 	var srcs []engine.Source
@@ -83,15 +113,14 @@ func validateCmd(c *cli, args []string) int {
 		srcs, err = localSources(paths)
 	}
 	if err != nil {
-		c.fail(err)
-		return exitUsage
+		return &exitError{exitUsage, err}
 	}
-	k := verdict{strict: *strict, requireFiles: *requireFiles, verbose: *verbose, where: strings.Join(paths, ", ")}
+	k.where = strings.Join(paths, ", ")
 	if e != nil {
 		k.where = "the config's inputs"
 	}
 	start := time.Now()
-	reports := engine.Validate(c.ctx, set, srcs, *workers)
+	reports := engine.Validate(c.ctx, set, srcs, workers)
 	k.took = time.Since(start)
 	return k.finish(c, write, reports)
 }
@@ -175,22 +204,21 @@ func (k verdict) passed(rs []engine.Report) bool {
 }
 
 // finish writes the reports and picks the exit code.
-func (k verdict) finish(c *cli, write func(io.Writer, []engine.Report, verdict) error, rs []engine.Report) int {
+func (k verdict) finish(c *cli, write func(io.Writer, []engine.Report, verdict) error, rs []engine.Report) error {
 	if noData(rs) {
+		level := slog.LevelWarn
 		if k.requireFiles {
-			c.fail(errors.New(k.noDataMessage(rs)))
-		} else {
-			c.fail(errors.New("warning: " + k.noDataMessage(rs)))
+			level = slog.LevelError
 		}
+		c.problems(level, []error{errors.New(k.noDataMessage(rs))})
 	}
 	if err := write(c.stdout, rs, k); err != nil {
-		c.fail(err)
-		return exitFatal
+		return fatalError(err)
 	}
 	if !k.passed(rs) {
-		return exitPartial
+		return errPartial
 	}
-	return exitOK
+	return nil
 }
 
 type summary struct {

@@ -260,6 +260,26 @@ outputs:
 	if bytes.Contains([]byte(errs), []byte("sslmode")) {
 		t.Errorf("an entry with unset variables was validated: %s", errs)
 	}
+	// Every problem in one pass: an unknown key does not hide the bad
+	// values beside it, nor the plugin's own checks.
+	os.WriteFile(cfg, []byte(`version: 1
+name: c
+schemas: `+abs("../../schemas")+`
+bogus: 1
+inputs:
+  - {name: in, type: dir, path: ., speed: 3, on_success: throw, min_age: -1s}
+  - {name: in2, type: sftp, host: h, user: u, port: 0, on_failure: "move:../x"}
+outputs:
+  - {name: db, type: postgres, host: h, database: d, sslmode: maybe}
+  - {name: j, type: jsonl}
+`), 0o644)
+	code, out, errs = carpipe(t, "check", "-c", cfg)
+	wantCode(t, code, exitUsage, out, errs)
+	wantContains(t, errs, `4:1: unknown key "bogus"`, `6:36: unknown key "speed"`, `6:5: input in: unknown action "throw"`,
+		"6:5: input in: min_age must not be negative", "7:5: in2: port 0 is not a TCP port", "7:5: in2: no credentials",
+		`7:5: input in2: move:../x: path "../x" escapes`, `9:5: db: sslmode "maybe"`, `10:5: missing required key "path" in output "j"`)
+	wantContains(t, out, "9 problem(s)")
+
 	code, out, errs = carpipe(t, "check", "-c", "../../config/demo.yaml")
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "ok (1 inputs, 1 outputs, 2 file types)")

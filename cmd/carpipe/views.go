@@ -2,58 +2,122 @@ package main
 
 import (
 	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/schemas"
 )
 
-// schemasViewsCmd is `carpipe schemas`, which with --sql prints the SQL of
-// the typed views instead of the list of file types.
-func schemasViewsCmd(c *cli, args []string) int {
-	f := c.flags("schemas", true)
-	dir := f.String("schemas", "", "schemas `DIR` (default: the config's)")
-	sql := f.Bool("sql", false, "print the SQL that creates or replaces the typed views")
-	dialect := f.String("dialect", "", "with --sql: postgres or sqlite (default: the config's database output, else postgres)")
-	if code, ok := c.parse(f, args); !ok {
-		return code
-	}
-	if !*sql {
-		if *dialect != "" {
-			fmt.Fprintln(c.stderr, "carpipe: --dialect goes with --sql")
-			return exitUsage
-		}
-		return schemasCmd(c, args)
-	}
-	if f.config != "" || *dir == "" {
-		cfg, code, ok := c.loadConfig(f)
-		if !ok {
-			return code
-		}
-		if *dir == "" {
-			*dir = cfg.Schemas
-		}
-		for _, o := range cfg.Outputs {
-			if *dialect == "" && viewer(o.Type) != nil {
-				*dialect = o.Type
+func (c *cli) schemasCmd() *cobra.Command {
+	var dir, dialect string
+	var sql bool
+	var out *format
+	cmd := c.command("schemas", "List the file types, or the SQL of their typed views",
+		`List the file types of a schemas folder: the file names each claims, where
+its records are, their key and time, and what an invalid record does. With
+--sql, print the SQL that creates or replaces the typed views instead, for
+a DBA to review or apply. Reads the schema files only.`,
+		`  carpipe schemas --schemas schemas
+  carpipe schemas -c config/pipeline.yaml --format json
+  carpipe schemas -c config/pipeline.yaml --sql
+  carpipe schemas --schemas schemas --sql --dialect sqlite`,
+		nil, func(cmd *cobra.Command, args []string) error {
+			given := cmd.Flags().Changed
+			switch {
+			case !sql && dialect != "":
+				return noEffect("--dialect", "without --sql")
+			case sql && given("format"):
+				return noEffect("--format", "with --sql, which prints SQL")
+			case given("config") && dir != "" && !sql:
+				return noEffect("-c", "with --schemas, which names the file types")
+			case given("config") && dir != "" && dialect != "":
+				return noEffect("-c", "with --schemas and --dialect, which say all it would")
+			}
+			if c.configPath != "" || dir == "" {
+				cfg, err := c.loadConfig()
+				if err != nil {
+					return err
+				}
+				if dir == "" {
+					dir = cfg.Schemas
+				}
+				for _, o := range cfg.Outputs {
+					if dialect == "" && viewer(o.Type) != nil {
+						dialect = o.Type
+					}
+				}
+			}
+			set, err := schemas.Load(dir, schemas.Options{})
+			if err != nil {
+				return &exitError{exitUsage, err}
+			}
+			if !sql {
+				return c.listTypes(set, out.value)
+			}
+			if dialect == "" {
+				dialect = "postgres"
+			}
+			v := viewer(dialect)
+			if v == nil {
+				return usageError("--dialect %q: want postgres or sqlite", dialect)
+			}
+			fmt.Fprintf(c.stdout, "-- Typed views for %s; carpipe run and carpipe migrate apply them when they change.\n\n", dialect)
+			fmt.Fprint(c.stdout, v.ViewSQL(set.Views()))
+			return nil
+		})
+	c.configFlag(cmd)
+	cmd.Flags().StringVar(&dir, "schemas", "", "schemas `DIR` (default: the config's)")
+	cmd.Flags().BoolVar(&sql, "sql", false, "print the SQL that creates or replaces the typed views")
+	cmd.Flags().StringVar(&dialect, "dialect", "", "with --sql: postgres or sqlite (default: the config's database output, else postgres)")
+	complete(cmd, "dialect", "postgres", "sqlite")
+	out = formatFlag(cmd, "table")
+	return cmd
+}
+
+type typeJSON struct {
+	Type      string   `json:"type"`
+	Match     string   `json:"match"`
+	Records   string   `json:"records"`
+	Key       []string `json:"key"`
+	Time      string   `json:"time"`
+	OnInvalid string   `json:"on_invalid"`
+}
+
+func (c *cli) listTypes(set *schemas.Set, format string) error {
+	if format == "json" {
+		out := make([]typeJSON, len(set.Types))
+		for i, t := range set.Types {
+			out[i] = typeJSON{Type: t.Name(), Match: t.Match.String(), Records: t.Records, Key: t.Key, Time: t.Time, OnInvalid: t.OnInvalid}
+			if out[i].Key == nil {
+				out[i].Key = []string{}
 			}
 		}
+		return c.writeJSON(out)
 	}
-	if *dialect == "" {
-		*dialect = "postgres"
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tMATCH\tRECORDS\tKEY\tTIME\tON INVALID")
+	for _, t := range set.Types {
+		key := strings.Join(t.Key, ", ")
+		if key == "" {
+			key = "(whole record)"
+		}
+		rec := t.Records
+		if rec == "" {
+			rec = "(root)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), t.Match, rec, key, dash(t.Time), t.OnInvalid)
 	}
-	v := viewer(*dialect)
-	if v == nil {
-		fmt.Fprintf(c.stderr, "carpipe: --dialect %q: want postgres or sqlite\n", *dialect)
-		return exitUsage
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	set, err := schemas.Load(*dir, schemas.Options{})
-	if err != nil {
-		c.fail(err)
-		return exitUsage
-	}
-	fmt.Fprintf(c.stdout, "-- Typed views for %s; carpipe run and carpipe migrate apply them when they change.\n\n", *dialect)
-	fmt.Fprint(c.stdout, v.ViewSQL(set.Views()))
-	return exitOK
+	return s
 }
 
 // viewer is the output type that keeps typed views, if typ is one.

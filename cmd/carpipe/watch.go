@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/carpipe/carpipe/engine"
 	"github.com/carpipe/carpipe/plugins"
@@ -28,8 +29,9 @@ type runOpts struct {
 // defaultGrace fits in Kubernetes' default 30s termination grace period.
 const defaultGrace = 25 * time.Second
 
-func addRunFlags(f *flags) *runOpts {
+func addRunFlags(cmd *cobra.Command) *runOpts {
 	o := &runOpts{}
+	f := cmd.Flags()
 	f.BoolVar(&o.watch, "watch", false, "keep running, loading files as they arrive; SIGINT/SIGTERM stop it (exit 0)")
 	f.DurationVar(&o.interval, "interval", engine.DefaultInterval, "with --watch, how often every input is listed (dir inputs also wake on file system notifications)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /healthz on `ADDRESS`, e.g. :9090")
@@ -40,31 +42,35 @@ func addRunFlags(f *flags) *runOpts {
 	return o
 }
 
-func (o *runOpts) check(c *cli) (int, bool) {
-	var problem string
+func (o *runOpts) check(c *cli, cmd *cobra.Command) error {
+	set := cmd.Flags().Changed
 	switch {
-	case o.interval <= 0:
-		problem = "--interval must be positive"
-	case o.claimTTL < time.Second:
-		problem = "--claim-ttl must be at least 1s"
-	case o.dbRetryFor < 0 || o.grace < 0:
-		problem = "--db-retry-for and --grace must not be negative"
+	case set("interval") && !o.watch:
+		return noEffect("--interval", "without --watch: a one-shot run lists its inputs once")
+	case set("quiet") && o.watch:
+		return noEffect("--quiet", "with --watch, which shows no progress display")
 	case o.watch && o.pushgateway != "":
-		problem = "--pushgateway is for one-shot runs; with --watch, let Prometheus scrape --metrics-addr"
+		return usageError("--pushgateway is for one-shot runs; with --watch, let Prometheus scrape --metrics-addr")
+	case o.interval <= 0:
+		return usageError("--interval must be positive")
+	case o.claimTTL < time.Second:
+		return usageError("--claim-ttl must be at least 1s")
+	case o.dbRetryFor < 0 || o.grace < 0:
+		return usageError("--db-retry-for and --grace must not be negative")
 	}
-	if o.pushgateway != "" && problem == "" {
-		if o.gateway, problem = pushURL(o.pushgateway); o.gateway != nil && o.gateway.User != nil {
+	if o.pushgateway != "" {
+		var problem string
+		if o.gateway, problem = pushURL(o.pushgateway); problem != "" {
+			return usageError("%s", problem)
+		}
+		if o.gateway.User != nil {
 			pw, _ := o.gateway.User.Password()
 			for _, sec := range []string{pw, o.gateway.User.String(), o.pushgateway} {
 				c.mask.add(sec) // as given, and percent-encoded
 			}
 		}
 	}
-	if problem != "" {
-		fmt.Fprintln(c.stderr, "carpipe run:", problem)
-		return exitUsage, false
-	}
-	return 0, true
+	return nil
 }
 
 // pushURL reads --pushgateway, or says what is wrong with it without
@@ -102,25 +108,24 @@ func (o *runOpts) tune(m *metrics) func(*engine.Options) {
 }
 
 // serveMetrics starts the metrics server when asked; stop shuts it down.
-func (c *cli) serveMetrics(m *metrics, o *runOpts) (stop func(), code int, ok bool) {
+func (c *cli) serveMetrics(m *metrics, o *runOpts) (stop func(), err error) {
 	if o.metricsAddr == "" {
-		return func() {}, 0, true
+		return func() {}, nil
 	}
 	srv, addr, err := m.serve(o.metricsAddr, c.mask.apply)
 	if err != nil {
-		c.fail(err)
-		return nil, exitUsage, false
+		return nil, &exitError{exitUsage, err}
 	}
 	c.log.Info("serving metrics", "addr", addr.String())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-	}, 0, true
+	}, nil
 }
 
 // watch runs the engine until a signal, reporting each loop.
-func (c *cli) watch(e *engine.Engine, o *runOpts, m *metrics) int {
+func (c *cli) watch(e *engine.Engine, o *runOpts, m *metrics) error {
 	c.log.Info("watching for files", "interval", o.interval.String())
 	err := e.Watch(c.ctx, engine.WatchOptions{Interval: o.interval, Loop: func(l engine.Loop) {
 		if m != nil {
@@ -128,11 +133,10 @@ func (c *cli) watch(e *engine.Engine, o *runOpts, m *metrics) int {
 		}
 	}})
 	if err != nil {
-		c.fail(err)
-		return exitFatal
+		return fatalError(err)
 	}
 	c.log.Info("stopped")
-	return exitOK
+	return nil
 }
 
 // pushMetrics sends a one-shot run's final metrics; a failed push is

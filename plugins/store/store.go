@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +102,29 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if n > 0 {
 		s.Log.Info("database migrated", "applied", n, "version", v)
+	}
+	return nil
+}
+
+// Ready tells whether the database holds every migration this carpipe
+// has, reading only: commands that only read must not migrate.
+func (s *Store) Ready(ctx context.Context) error {
+	dir, err := dialectDir(s.Dialect)
+	if err != nil {
+		return err
+	}
+	ms, err := loadMigrations(entschema.Migrations, path.Join("migrations", dir))
+	if err != nil {
+		return err
+	}
+	v, err := Version(ctx, s.DB)
+	switch {
+	case err != nil:
+		return s.wrap(err)
+	case v == 0:
+		return plugins.NotMigrated("the database has no carpipe tables")
+	case v < len(ms):
+		return plugins.NotMigrated(fmt.Sprintf("the database is at migration %d; this carpipe needs %d", v, len(ms)))
 	}
 	return nil
 }

@@ -40,7 +40,12 @@ var (
 	_ plugins.Output = (*JSONL)(nil)
 	_ plugins.Initer = (*JSONL)(nil)
 	_ plugins.Closer = (*JSONL)(nil)
+
+	_ plugins.StdoutWriter = (*JSONL)(nil)
 )
+
+// WritesStdout tells whether the lines go to standard output.
+func (j *JSONL) WritesStdout() bool { return j.Path == "-" }
 
 // Init opens the destination.
 func (j *JSONL) Init(_ context.Context, env plugins.Env) error {

@@ -3,6 +3,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	_ "embed"
@@ -87,7 +89,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return fmt.Errorf("cannot connect to postgres %s: %s", where(cfg), mask(err.Error(), p.secrets(cfg)...))
+		return fmt.Errorf("cannot connect to postgres %s: %s%s", where(cfg), mask(err.Error(), p.secrets(cfg)...), p.tlsHint(err))
 	}
 	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: outage, Retry: retry, Log: env.Logger}
 	p.Store.Open()
@@ -138,18 +140,57 @@ func (p *Postgres) config() (pq.Config, error) {
 	if port == 0 {
 		port = 5432
 	}
-	mode := p.SSLMode
-	if mode == "" {
-		mode = "verify-full"
-		if loopback(p.Host) {
-			mode = "disable"
-		}
-	}
+	mode := p.sslmode()
 	return newConfig([]setting{
 		{"host", p.Host}, {"port", strconv.Itoa(port)}, {"user", p.User}, {"password", p.Password},
 		{"dbname", p.Database}, {"sslmode", mode}, {"application_name", "carpipe"},
 		{"connect_timeout", strconv.Itoa(int(max(p.ConnectTimeout, time.Second) / time.Second))},
 	})
+}
+
+// sslmode is the mode in effect: loopback hosts gain nothing from TLS
+// and default to disable; everything else verifies it (verify-full).
+func (p *Postgres) sslmode() string {
+	switch {
+	case p.SSLMode != "":
+		return p.SSLMode
+	case loopback(p.Host):
+		return "disable"
+	}
+	return "verify-full"
+}
+
+// tlsHint says which setting fixes a failed connection when TLS is the
+// cause, since the default mode depends on the host.
+func (p *Postgres) tlsHint(err error) string {
+	var (
+		verify  *tls.CertificateVerificationError
+		host    x509.HostnameError
+		unknown x509.UnknownAuthorityError
+		invalid x509.CertificateInvalidError
+		pe      *pq.Error
+	)
+	var why, fix string
+	switch {
+	case errors.Is(err, pq.ErrSSLNotSupported):
+		why, fix = "the server offers no TLS", "disable to connect without it"
+	case errors.As(err, &verify) || errors.As(err, &host) || errors.As(err, &unknown) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "x509: "):
+		why, fix = "the server's certificate was refused", "verify-ca to skip the host name check, require to encrypt without checking the certificate"
+	case errors.As(err, &pe) && pe.Code == "28000" && (strings.Contains(pe.Message, "no encryption") || strings.Contains(pe.Message, "SSL off")):
+		why, fix = "the server wants TLS", "require, verify-ca or verify-full"
+	default:
+		return ""
+	}
+	where := "sslmode (POSTGRES_SSLMODE in the shipped config)"
+	mode := "sslmode=" + p.sslmode()
+	switch {
+	case p.DSN != "":
+		where, mode = "sslmode in the dsn", "the dsn's sslmode"
+	case p.SSLMode == "":
+		mode += ", the default for this host"
+	}
+	return fmt.Sprintf(" (%s under %s: set %s to %s; the default is verify-full, or disable for a loopback host)", why, mode, where, fix)
 }
 
 // loopback hosts gain nothing from TLS; everything else verifies it.

@@ -38,7 +38,7 @@ func init() {
 
 // SQLite is the output's config and its open database.
 type SQLite struct {
-	Path string `yaml:"path" required:"true" carpipe:"path" doc:"the database file; created when missing"`
+	Path string `yaml:"path" required:"true" carpipe:"path" doc:"the database file; run and migrate create it when missing"`
 
 	store.Store `yaml:"-"`
 }
@@ -61,19 +61,39 @@ func DSN(path string) string {
 	// Times round-trip only in SQLite's own format (timeLayout): the
 	// driver's default (Go's String) cannot be read back for some zones.
 	q.Set("_time_format", "sqlite")
-	// SQLite decodes %HH in a URI path; ? and # would end it.
-	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + escapePath(path) + "?" + q.Encode()
 }
 
-// Init opens (and creates) the database file.
+// readOnlyDSN opens an existing file for reading only: no journal mode
+// is set, since that writes.
+func readOnlyDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("mode", "ro")
+	q.Set("_time_format", "sqlite")
+	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
+// escapePath: SQLite decodes %HH in a URI path; ? and # would end it.
+func escapePath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// Init opens the database file, creating it unless env is read-only.
 func (s *SQLite) Init(ctx context.Context, env plugins.Env) error {
-	if dir := filepath.Dir(s.Path); dir != "" {
+	dsn := DSN(s.Path)
+	if env.ReadOnly {
+		// A mistyped path must not leave a new database behind.
+		if _, err := os.Stat(s.Path); errors.Is(err, os.ErrNotExist) {
+			return plugins.NotMigrated(fmt.Sprintf("no database file at %s (is the path right?)", s.Path))
+		}
+		dsn = readOnlyDSN(s.Path)
+	} else if dir := filepath.Dir(s.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 	}
-	db, err := sql.Open("sqlite", DSN(s.Path))
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return err
 	}
