@@ -94,10 +94,8 @@ func (d *Dir) List(ctx context.Context) ([]plugins.File, error) {
 		if e.IsDir() && !d.Recursive {
 			return fs.SkipDir
 		}
-		// Links (even to files), pipes, sockets and devices are never read.
-		if !e.IsDir() && !e.Type().IsRegular() {
-			return nil
-		}
+		// Links (even to files), pipes, sockets and devices are listed, so
+		// that a run accounts for them, but Open refuses them: never read.
 		if err := d.checkPath(p); err != nil {
 			d.logger().Warn("left alone: its name cannot be given back as a path", "name", p, "error", err.Error())
 			if e.IsDir() {

@@ -78,14 +78,16 @@ func TestRecursive(t *testing.T) {
 	rc.Close()
 }
 
-func TestSkipsSymlinksAndFifos(t *testing.T) {
+// TestListsButNeverReadsSymlinksAndFifos: links, pipes and linked folders
+// are listed, so that a run accounts for each, but never read: Open refuses
+// them, and a linked folder is not followed, even when recursive.
+func TestListsButNeverReadsSymlinksAndFifos(t *testing.T) {
 	root := t.TempDir()
 	plugintest.PutFile(t, root, "real.json", []byte("{}"), mtime)
 	plugintest.PutFile(t, root, "sub/s.json", []byte("{}"), mtime)
 	if err := os.Symlink("real.json", filepath.Join(root, "link.json")); err != nil {
 		t.Fatal(err)
 	}
-	// A linked folder is not followed either, even when recursive.
 	if err := os.Symlink("sub", filepath.Join(root, "linkdir")); err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +95,21 @@ func TestSkipsSymlinksAndFifos(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rec := range []bool{false, true} {
-		want := []string{"real.json"}
+		want := []string{"link.json", "linkdir", "pipe.json", "real.json"}
 		if rec {
-			want = []string{"real.json", "sub/s.json"}
+			want = append(want, "sub/s.json")
 		}
 		d := initDir(t, &dir.Dir{Path: root, Recursive: rec})
 		if got := listed(t, d); !slices.Equal(got, want) {
 			t.Errorf("recursive=%v: List = %v; want %v", rec, got, want)
+		}
+		for _, p := range []string{"link.json", "linkdir", "pipe.json"} {
+			if rc, err := d.Open(t.Context(), p); !errors.Is(err, plugins.ErrNotRegular) {
+				if rc != nil {
+					rc.Close()
+				}
+				t.Errorf("Open(%s) = %v; want ErrNotRegular", p, err)
+			}
 		}
 	}
 }

@@ -161,8 +161,9 @@ func TestOpenReadsBlocking(t *testing.T) {
 	}
 }
 
-// TestListSkipsLinksToPipes: a link to a named pipe is a link, never read.
-func TestListSkipsLinksToPipes(t *testing.T) {
+// TestLinkToPipeNeverRead: a link to a named pipe is a link: listed, never
+// read, and opening it does not block.
+func TestLinkToPipeNeverRead(t *testing.T) {
 	root := t.TempDir()
 	plugintest.PutFile(t, root, "real.json", []byte("{}"), mtime)
 	if err := syscall.Mkfifo(filepath.Join(root, ".pipe"), 0o644); err != nil {
@@ -171,8 +172,12 @@ func TestListSkipsLinksToPipes(t *testing.T) {
 	if err := os.Symlink(".pipe", filepath.Join(root, "pipe.json")); err != nil {
 		t.Fatal(err)
 	}
-	if got := listed(t, initDir(t, &dir.Dir{Path: root})); !slices.Equal(got, []string{"real.json"}) {
-		t.Errorf("List = %v; want only real.json", got)
+	d := initDir(t, &dir.Dir{Path: root})
+	if got := listed(t, d); !slices.Equal(got, []string{"pipe.json", "real.json"}) {
+		t.Errorf("List = %v; want pipe.json and real.json", got)
+	}
+	if _, err := d.Open(t.Context(), "pipe.json"); !errors.Is(err, plugins.ErrNotRegular) {
+		t.Errorf("Open = %v; want ErrNotRegular", err)
 	}
 }
 
