@@ -95,8 +95,8 @@ func oracle(file []byte, root bool) expected {
 		return e
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if !root && !toMember(dec, "r") {
-		e.shape = true
+	if !root && (!toMember(dec, "r") || members(body, "r") > 1) {
+		e.shape = true // no records, or two arrays that could hold them
 		return e
 	}
 	if tok, _ := dec.Token(); tok != json.Delim('[') {
@@ -163,6 +163,25 @@ func toMember(dec *json.Decoder, key string) bool {
 		}
 	}
 	return false
+}
+
+// members counts the root object's members named key.
+func members(body []byte, key string) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, _ := dec.Token(); tok != json.Delim('{') {
+		return 0
+	}
+	n := 0
+	for dec.More() {
+		if k, _ := dec.Token(); k == key {
+			n++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			panic(err)
+		}
+	}
+	return n
 }
 
 // compare checks the decoder against encoding/json on one file.

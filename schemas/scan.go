@@ -2,7 +2,9 @@ package schemas
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -36,8 +38,11 @@ type scanner struct {
 	cutting bool
 	mark    int
 	arena   []byte
-	start   int // where the value being cut starts in arena
-	slab    int // the next slab's size: small files need little
+	start   int   // where the value being cut starts in arena
+	slab    int   // the next slab's size: small files need little
+	limit   int64 // the most a value cut may hold
+	began   int64 // the file offset of the value being cut
+	keyAt   int64 // the file offset of the last member name key read
 
 	pooled *[bufSize]byte
 }
@@ -53,8 +58,11 @@ func (s *scanner) release() {
 // bufs are read buffers: small files come by the thousand.
 var bufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
-func newScanner(r io.Reader) *scanner {
-	s := &scanner{r: r, pooled: bufs.Get().(*[bufSize]byte)}
+// errTooLarge is a value cut past the scanner's limit; fill says which.
+var errTooLarge = errors.New("value larger than the limit")
+
+func newScanner(r io.Reader, limit int64) *scanner {
+	s := &scanner{r: r, pooled: bufs.Get().(*[bufSize]byte), limit: limit}
 	s.buf = s.pooled[:0]
 	if s.has(3) && bytes.HasPrefix(s.buf, []byte("\xEF\xBB\xBF")) {
 		s.i = 3 // a byte order mark, which offsets still count
@@ -72,7 +80,9 @@ func (s *scanner) more() bool {
 		return false
 	}
 	if s.cutting {
-		s.save(s.buf[s.mark:s.i])
+		if !s.save(s.buf[s.mark:s.i]) {
+			return false
+		}
 		s.mark = 0
 	}
 	n := copy(s.buf[:cap(s.buf)], s.buf[s.i:])
@@ -146,28 +156,40 @@ func (s *scanner) space() (byte, bool) {
 
 // begin starts cutting a value at the next byte.
 func (s *scanner) begin() {
-	s.cutting, s.mark, s.start = true, s.i, len(s.arena)
+	s.cutting, s.mark, s.start, s.began = true, s.i, len(s.arena), s.off()
 }
 
 // cut returns the bytes read since begin. They stay valid: the arena only
 // ever grows past them.
-func (s *scanner) cut() []byte {
-	s.save(s.buf[s.mark:s.i])
+func (s *scanner) cut() ([]byte, error) {
 	s.cutting = false
+	if !s.save(s.buf[s.mark:s.i]) {
+		return nil, s.err
+	}
 	n := len(s.arena)
-	return s.arena[s.start:n:n]
+	return s.arena[s.start:n:n], nil
 }
 
-func (s *scanner) save(p []byte) {
+// save moves p to the arena, unless the value being cut would then be
+// larger than the limit: the scanner then fails with errTooLarge, having
+// held no more than the limit and a buffer.
+func (s *scanner) save(p []byte) bool {
+	if int64(len(s.arena)-s.start+len(p)) > s.limit {
+		s.err = errTooLarge
+		return false
+	}
 	if len(s.arena)+len(p) > cap(s.arena) {
-		// A new slab: the values already cut keep the old one.
+		// A new slab: the values already cut keep the old one. A big value
+		// doubles it, up to what the limit lets it need.
 		part := s.arena[s.start:]
 		s.slab = min(max(2*s.slab, 4<<10), slabSize)
-		slab := make([]byte, 0, max(s.slab, 2*(len(part)+len(p))))
+		need := len(part) + len(p)
+		slab := make([]byte, 0, max(s.slab, min(2*need, int(min(s.limit, math.MaxInt/2))+bufSize)))
 		s.arena = append(slab, part...)
 		s.start = 0
 	}
 	s.arena = append(s.arena, p...)
+	return true
 }
 
 // value scans one JSON value, starting at the next non-space byte.
@@ -450,8 +472,13 @@ func (s *scanner) syntax(c byte, context string) error {
 }
 
 // errAt is an error at the next byte, c; a byte that starts no valid rune
-// is invalid UTF-8 before it is out of place.
+// is invalid UTF-8 before it is out of place. A read that failed, or a
+// value cut too large, may have left c and what follows it short: that
+// error comes first.
 func (s *scanner) errAt(c byte, msg string) error {
+	if s.err != nil {
+		return s.err
+	}
 	if c >= utf8.RuneSelf && s.runeLen() == 0 {
 		return s.badUTF8()
 	}
@@ -459,6 +486,9 @@ func (s *scanner) errAt(c byte, msg string) error {
 }
 
 func (s *scanner) badUTF8() error {
+	if s.err != nil {
+		return s.err // the rune may be cut short
+	}
 	return &SyntaxError{Offset: s.off(), Msg: "invalid UTF-8"}
 }
 

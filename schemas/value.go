@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -12,18 +13,20 @@ import (
 // decoder, into the values gojsonschema expects (encoding/json's with
 // UseNumber), and its compact text. It is several times faster than
 // encoding/json's reflection on interface{}, which dominated the profile.
-func parse(raw []byte) (any, []byte, error) {
+// odd is true when the record holds what the databases cannot store (see
+// oddNUL); diagnose then says where.
+func parse(raw []byte) (v any, compact []byte, odd bool, err error) {
 	// One string for the record: its strings and numbers are slices of it.
 	p := parser{b: raw, s: string(raw), out: make([]byte, 0, len(raw))}
-	v, err := p.value()
+	v, err = p.value()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	p.space()
 	if p.i != len(p.b) {
-		return nil, nil, errors.New("unexpected data after the record")
+		return nil, nil, false, errors.New("unexpected data after the record")
 	}
-	return v, p.out, nil
+	return v, p.out, p.odd != 0, nil
 }
 
 type parser struct {
@@ -31,7 +34,16 @@ type parser struct {
 	s   string // b
 	i   int
 	out []byte // the compact copy
+	odd uint8  // oddNUL | oddSurrogate | oddNumber seen so far
 }
+
+// What PostgreSQL refuses in a jsonb value, and so in a record: SQLite
+// would take it, but one verdict must hold for both databases.
+const (
+	oddNUL       uint8 = 1 << iota // \u0000, in a string or a member name
+	oddSurrogate                   // an escaped UTF-16 surrogate without its pair
+	oddNumber                      // a number beyond numeric (see numberFits)
+)
 
 var errSyntax = errors.New("invalid JSON in record")
 
@@ -70,18 +82,79 @@ func (p *parser) value() (any, error) {
 		return nil, p.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
 		start := p.i
+		exp := false
 		for p.i < len(p.b) {
 			c := p.b[p.i]
-			if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			if c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' {
+				p.i++
+				continue
+			}
+			if c == 'e' || c == 'E' {
+				exp = true
 				p.i++
 				continue
 			}
 			break
 		}
-		p.out = append(p.out, p.b[start:p.i]...)
-		return json.Number(p.s[start:p.i]), nil
+		n := p.s[start:p.i]
+		if (exp || len(n) >= maxScale) && !numberFits(n) {
+			p.odd |= oddNumber
+		}
+		p.out = append(p.out, n...)
+		return json.Number(n), nil
 	}
 	return nil, errSyntax
+}
+
+// PostgreSQL's numeric, which jsonb stores numbers as, holds at most
+// 131072 digits before the decimal point and 16383 after (its display
+// scale: the digits written after the point, less the exponent), and
+// PostgreSQL 15 refuses an exponent of 1073741823 or more in size even on
+// zero. Checked with psql against PostgreSQL 15:
+//
+//	'1e131071'::jsonb ok, '1e131072' overflows; '0.1e131072' ok
+//	'1e-16383' ok, '1e-16384' and '0e-16384' overflow; '1.000e-16380' ok, '1.0000e-16380' overflows
+//	'0e1073741822' ok, '0e1073741823' overflows
+const (
+	maxWeight = 131072     // digits before the point
+	maxScale  = 16383      // digits after it
+	maxExp    = 1073741823 // INT_MAX/2, refused from there on
+)
+
+// numberFits reports whether PostgreSQL stores the JSON number s. Numbers
+// without an exponent and shorter than maxScale always fit.
+func numberFits(s string) bool {
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	mant = strings.TrimPrefix(mant, "-")
+	whole, frac, _ := strings.Cut(mant, ".")
+	var e int64
+	if exp != "" {
+		neg := exp[0] == '-'
+		exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
+		if len(exp) > 10 {
+			return false
+		}
+		if exp != "" {
+			v, err := strconv.ParseInt(exp, 10, 64)
+			if err != nil || v >= maxExp {
+				return false
+			}
+			e = v
+		}
+		if neg {
+			e = -e
+		}
+	}
+	if int64(len(frac))-e > maxScale {
+		return false
+	}
+	digits := whole + frac
+	k := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
+	if k < 0 {
+		return true // zero: no digits to hold
+	}
+	// The power of ten of the first significant digit.
+	return int64(len(whole)-1-k)+e < maxWeight
 }
 
 func (p *parser) literal(s string) error {
@@ -187,7 +260,9 @@ func (p *parser) string() (string, error) {
 			if plain {
 				return p.s[start+1 : p.i-1], nil
 			}
-			return unescape(p.b[start+1 : p.i-1])
+			s, odd, err := unescape(p.b[start+1 : p.i-1])
+			p.odd |= odd
+			return s, err
 		}
 		if c == '\\' {
 			plain = false
@@ -198,7 +273,9 @@ func (p *parser) string() (string, error) {
 	return "", errSyntax
 }
 
-func unescape(s []byte) (string, error) {
+// unescape decodes a string's escapes as encoding/json does, an unpaired
+// surrogate becoming U+FFFD; odd reports that or U+0000.
+func unescape(s []byte) (str string, odd uint8, err error) {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -208,7 +285,7 @@ func unescape(s []byte) (string, error) {
 		}
 		i++
 		if i >= len(s) {
-			return "", errSyntax
+			return "", 0, errSyntax
 		}
 		switch s[i] {
 		case '"', '\\', '/':
@@ -226,9 +303,12 @@ func unescape(s []byte) (string, error) {
 		case 'u':
 			r, ok := hex4(s, i+1)
 			if !ok {
-				return "", errSyntax
+				return "", 0, errSyntax
 			}
 			i += 4
+			if r == 0 {
+				odd |= oddNUL
+			}
 			if utf16.IsSurrogate(r) {
 				r2, ok := rune(0), false
 				if i+2 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
@@ -239,14 +319,15 @@ func unescape(s []byte) (string, error) {
 					i += 6
 				} else {
 					r = utf8.RuneError
+					odd |= oddSurrogate
 				}
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", errSyntax
+			return "", 0, errSyntax
 		}
 	}
-	return string(out), nil
+	return string(out), odd, nil
 }
 
 func hex4(s []byte, i int) (rune, bool) {

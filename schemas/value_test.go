@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 		if !json.Valid(data) {
 			return
 		}
-		v, _, err := parse(data)
+		v, _, _, err := parse(data)
 		if err != nil {
 			t.Fatalf("parse refuses valid JSON %q: %v", data, err)
 		}

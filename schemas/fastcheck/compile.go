@@ -171,12 +171,8 @@ func (c *compiler) schema(v any) (*node, error) {
 		if !ok {
 			return nil, errUnsupported
 		}
-		for _, e := range list {
-			cv, err := canonicalValue(e)
-			if err != nil {
-				return nil, errUnsupported
-			}
-			n.enum = append(n.enum, cv)
+		if n.enum, err = newEnumSet(list); err != nil {
+			return nil, err
 		}
 	}
 	return n, nil
