@@ -132,8 +132,18 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 		}
 	}
 	b = append(b, ']')
+	if len(b) > maxKey {
+		errs = append(errs, fieldError(nil, fmt.Sprintf("key is %d bytes long, more than the %d bytes the databases can index (key fields: %s)", len(b), maxKey, strings.Join(t.Key, ", "))))
+		return "", errs
+	}
 	return string(b), errs
 }
+
+// maxKey bounds a key's text. PostgreSQL's unique index on (file_type,
+// record_key) takes at most 2704 bytes a row, after compression; a file
+// type's name, a file name, is at most 255 bytes. Checked with psql: a
+// 2690-byte key of hex digits overflows it.
+const maxKey = 2048
 
 // appendCanonical is canonical without a buffer for the usual key values.
 func appendCanonical(b []byte, v any) []byte {
@@ -431,7 +441,11 @@ const showMax = 60
 // showMax bytes. Bytes that are not UTF-8 are shown escaped (\xff), never
 // copied: messages must be valid UTF-8 whatever the record holds.
 func show(v any) string {
-	b := appendShow(make([]byte, 0, showMax+8), v)
+	return clip(appendShow(make([]byte, 0, showMax+8), v))
+}
+
+// clip cuts valid UTF-8 text longer than showMax at a character.
+func clip(b []byte) string {
 	if len(b) <= showMax {
 		return string(b)
 	}

@@ -227,7 +227,7 @@ func TestHugeNumbers(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, dir, name, data string) {
+func write(t testing.TB, dir, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 		t.Fatal(err)

@@ -46,13 +46,16 @@ func (d *diag) value(path []string) {
 				p.space()
 			}
 			p.odd = 0
+			at := p.i
 			name, _ := p.string()
 			odd := p.odd
+			written := p.b[at:p.i]
 			p.space()
 			p.i++ // ':'
 			if odd != 0 {
-				// The name cannot be part of a pointer: point at its object.
-				d.add(path, "member name "+show(name)+" "+oddWhy(odd))
+				// The name cannot be part of a pointer: point at its object,
+				// and show the name as written, escapes and all.
+				d.add(path, "member name "+clip(written)+" "+oddWhy(odd))
 				p.value()
 				continue
 			}
