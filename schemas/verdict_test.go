@@ -3,6 +3,10 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
+	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -200,6 +204,116 @@ func TestShow(t *testing.T) {
 	} {
 		if got := show(c.v); got != c.want || !utf8.ValidString(got) {
 			t.Errorf("show(%#v) = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
+
+// TestNumberKeys: a key holds a number's exact value, so equal numbers
+// make equal keys and different numbers different ones.
+func TestNumberKeys(t *testing.T) {
+	ty := oneType(t, `{"x-carpipe": {"key": ["n"]}}`)
+	key := func(n string) string {
+		rec, errs := ty.Record([]byte(`{"n": ` + n + `}`))
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", n, errs)
+		}
+		return rec.Key
+	}
+	for _, c := range []struct {
+		same []string
+		key  string
+	}{
+		{[]string{"1", "1.0", "1e0", "10e-1", "0.1e1", "1.000E+0"}, "[1]"},
+		{[]string{"0", "-0", "0.0", "-0.0e5", "0e-7"}, "[0]"},
+		{[]string{"12345678901234567890", "1234567890123456789e1", "12345678901234567890.000"}, "[12345678901234567890]"},
+		{[]string{"12345678901234567891"}, "[12345678901234567891]"},
+		{[]string{"0.1", "1e-1", "0.10"}, "[0.1]"},
+		{[]string{"0.10000000000000000001"}, "[0.10000000000000000001]"},
+		{[]string{"1e21", "100000000000000000000e1"}, "[1000000000000000000000]"},
+		{[]string{"-2.5", "-25e-1"}, "[-2.5]"},
+		{[]string{"0.0001"}, "[0.0001]"},
+		{[]string{"0.00001", "1e-5"}, "[1e-05]"},
+		{[]string{"1.5e-7"}, "[1.5e-07]"},
+		{[]string{"1234567.5"}, "[1.2345675e+06]"},
+		{[]string{"123456.5"}, "[123456.5]"},
+		{[]string{"1e-400"}, "[1e-400]"}, // float64 made it 0
+		{[]string{"-1.00000000000000001"}, "[-1.00000000000000001]"},
+	} {
+		for _, n := range c.same {
+			if got := key(n); got != c.key {
+				t.Errorf("%s: key %s, want %s", n, got, c.key)
+			}
+		}
+	}
+}
+
+// TestNumberTexts holds appendNumber to its promise on random numbers:
+// one text per value (compared as big.Rat), and the text float64 gave
+// wherever float64 held the number exactly.
+func TestNumberTexts(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	texts := map[string]string{} // by value
+	spell := func(digits string, exp int) string {
+		// digits × 10^exp, written one of several ways.
+		switch r.Intn(3) {
+		case 0:
+			return digits + "e" + strconv.Itoa(exp)
+		case 1:
+			return fmt.Sprintf("0.%sE%+d", digits, exp+len(digits))
+		}
+		k := len(digits) + exp
+		switch {
+		case exp >= 0:
+			return digits + strings.Repeat("0", exp)
+		case k > 0:
+			return digits[:k] + "." + digits[k:]
+		}
+		return "0." + strings.Repeat("0", -k) + digits
+	}
+	for range 20000 {
+		digits := strconv.Itoa(1 + r.Intn(9))
+		for range r.Intn(25) {
+			digits += strconv.Itoa(r.Intn(10))
+		}
+		exp := r.Intn(60) - 40
+		n := spell(digits, exp)
+		if r.Intn(2) == 0 {
+			n = "-" + n
+		}
+		text := string(appendNumber(nil, n))
+		rat, ok := new(big.Rat).SetString(n)
+		if !ok {
+			t.Fatalf("%s: no number", n)
+		}
+		if back, ok := new(big.Rat).SetString(text); !ok || back.Cmp(rat) != 0 {
+			t.Fatalf("%s: text %s is another number", n, text)
+		}
+		value := rat.RatString()
+		if prev, ok := texts[value]; ok && prev != text {
+			t.Fatalf("%s: text %s, and %s for the same value", n, text, prev)
+		}
+		texts[value] = text
+		// What keys were when numbers went through float64.
+		var old string
+		if rat.IsInt() {
+			old = rat.Num().String()
+		} else {
+			f, _ := rat.Float64()
+			old = strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		if f, exact := rat.Float64(); exact && !math.IsInf(f, 0) && text != old {
+			t.Fatalf("%s: text %s, float64 gave %s", n, text, old)
+		}
+	}
+	// Shortest float64 texts, which JSON writers make, keep their keys.
+	for range 20000 {
+		f := math.Float64frombits(r.Uint64())
+		if math.IsInf(f, 0) || math.IsNaN(f) || f == math.Trunc(f) {
+			continue
+		}
+		s := strconv.FormatFloat(f, 'g', -1, 64)
+		if got := string(appendNumber(nil, s)); got != s {
+			t.Fatalf("%s: text %s", s, got)
 		}
 	}
 }
