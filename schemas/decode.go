@@ -87,10 +87,11 @@ func sizeText(n int64) string {
 }
 
 type chunk struct {
-	first int
-	raws  [][]byte // slices of the scanner's arena
-	offs  []int64  // where each raw record starts in the file
-	out   chan plugins.Batch
+	first  int
+	raws   [][]byte  // slices of the scanner's arena
+	counts [][]int32 // the sizes of each record's containers (see scanner)
+	offs   []int64   // where each raw record starts in the file
+	out    chan plugins.Batch
 }
 
 func (t *Type) decode(ctx context.Context, r io.Reader, limit int64, fn func(plugins.Batch) error) error {
@@ -204,6 +205,7 @@ func (t *Type) split(ctx context.Context, s *scanner, c *chunk, work, order chan
 // fill reads records into c until it holds a batch (full) or the records
 // array ends.
 func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
+	s.counts = nil // the last chunk's are its own
 	for len(c.raws) < t.batch {
 		at, more, err := s.next(c.first == 0 && len(c.raws) == 0)
 		if err != nil {
@@ -212,6 +214,7 @@ func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
 		if !more {
 			return false, nil
 		}
+		from := len(s.counts)
 		raw, err := s.record()
 		if errors.Is(err, errTooLarge) {
 			return false, &FileError{Offset: s.began, Msg: fmt.Sprintf("record %d is larger than max_record_size (%s)", c.first+len(c.raws), sizeText(s.limit))}
@@ -220,6 +223,7 @@ func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
 			return false, err
 		}
 		c.raws = append(c.raws, raw)
+		c.counts = append(c.counts, s.counts[from:len(s.counts):len(s.counts)])
 		c.offs = append(c.offs, at)
 	}
 	return true, nil

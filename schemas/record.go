@@ -26,7 +26,7 @@ func (t *Type) check(c *chunk) plugins.Batch {
 	b.Records = make([]plugins.Record, 0, len(c.raws))
 	for i, raw := range c.raws {
 		idx := c.first + i
-		rec, errs := t.Record(raw)
+		rec, errs := t.record(raw, c.counts[i], true)
 		if len(errs) > 0 {
 			b.Rejects = append(b.Rejects, plugins.Reject{
 				Index:   idx,
@@ -45,7 +45,14 @@ func (t *Type) check(c *chunk) plugins.Batch {
 
 // Record validates one raw record and derives its key and event time.
 func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
-	v, compact, odd, err := parse(raw)
+	return t.record(raw, nil, false)
+}
+
+// record is Record given the sizes of the record's containers, if known.
+// With own, raw is the decoder's to change: a valid record's payload is
+// raw itself, compacted in place, rather than a copy.
+func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []plugins.FieldError) {
+	v, odd, err := parse(raw, counts)
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
 	}
@@ -87,7 +94,11 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 	if len(errs) > 0 {
 		return plugins.Record{}, errs
 	}
-	rec.Payload = compact
+	// Nothing of v outlives this point: its strings share raw's bytes.
+	if !own {
+		raw = bytes.Clone(raw)
+	}
+	rec.Payload = compact(raw[:0], raw)
 	return rec, nil
 }
 

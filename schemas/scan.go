@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,8 +40,15 @@ type scanner struct {
 	start   int   // where the value being cut starts in arena
 	slab    int   // the next slab's size: small files need little
 	limit   int64 // the most a value cut may hold
-	began   int64 // the file offset of the value being cut
-	keyAt   int64 // the file offset of the last member name key read
+	spill   [][]byte
+	spilled int // bytes in spill
+	// While cutting, the member or element count of each non-empty
+	// container, in the order they open: parse sizes maps and slices by
+	// them once, instead of growing them.
+	counts []int32
+	opened []int32 // the counts of the containers open, a stack
+	began  int64   // the file offset of the value being cut
+	keyAt  int64   // the file offset of the last member name key read
 
 	pooled *[bufSize]byte
 }
@@ -166,25 +172,52 @@ func (s *scanner) cut() ([]byte, error) {
 	if !s.save(s.buf[s.mark:s.i]) {
 		return nil, s.err
 	}
+	if s.spill != nil {
+		// One slice of the value's exact size, outside the arena.
+		v := make([]byte, 0, s.spilled)
+		for _, b := range s.spill {
+			v = append(v, b...)
+		}
+		s.spill, s.spilled = nil, 0
+		return v, nil
+	}
 	n := len(s.arena)
 	return s.arena[s.start:n:n], nil
 }
+
+// spillFrom is the size from which a value being cut leaves the arena for
+// blocks of its own, joined once at its end: growing one slice by
+// doubling would allocate up to four times the value.
+const spillFrom = 1 << 20
 
 // save moves p to the arena, unless the value being cut would then be
 // larger than the limit: the scanner then fails with errTooLarge, having
 // held no more than the limit and a buffer.
 func (s *scanner) save(p []byte) bool {
-	if int64(len(s.arena)-s.start+len(p)) > s.limit {
+	part := s.arena[s.start:]
+	if int64(len(part)+s.spilled+len(p)) > s.limit {
 		s.err = errTooLarge
 		return false
 	}
-	if len(s.arena)+len(p) > cap(s.arena) {
-		// A new slab: the values already cut keep the old one. A big value
-		// doubles it, up to what the limit lets it need.
-		part := s.arena[s.start:]
+	switch {
+	case s.spill != nil:
+		last := &s.spill[len(s.spill)-1]
+		if len(*last)+len(p) > cap(*last) {
+			s.spill = append(s.spill, make([]byte, 0, max(spillFrom, len(p))))
+			last = &s.spill[len(s.spill)-1]
+		}
+		*last = append(*last, p...)
+		s.spilled += len(p)
+		return true
+	case len(part)+len(p) > spillFrom:
+		s.spill = [][]byte{append(make([]byte, 0, 2*spillFrom), part...)}
+		s.spilled = len(part)
+		s.arena = s.arena[:s.start] // the arena keeps what values before it hold
+		return s.save(p)
+	case len(s.arena)+len(p) > cap(s.arena):
+		// A new slab: the values already cut keep the old one.
 		s.slab = min(max(2*s.slab, 4<<10), slabSize)
-		need := len(part) + len(p)
-		slab := make([]byte, 0, max(s.slab, min(2*need, int(min(s.limit, math.MaxInt/2))+bufSize)))
+		slab := make([]byte, 0, max(s.slab, 2*(len(part)+len(p))))
 		s.arena = append(slab, part...)
 		s.start = 0
 	}
@@ -194,7 +227,7 @@ func (s *scanner) save(p []byte) bool {
 
 // value scans one JSON value, starting at the next non-space byte.
 func (s *scanner) value() error {
-	s.stack = s.stack[:0]
+	s.stack, s.opened = s.stack[:0], s.opened[:0]
 	for {
 		opened, err := s.item()
 		if err != nil {
@@ -231,6 +264,10 @@ func (s *scanner) item() (opened bool, err error) {
 			return false, nil
 		}
 		s.stack = append(s.stack, c)
+		if s.cutting {
+			s.opened = append(s.opened, int32(len(s.counts)))
+			s.counts = append(s.counts, 1)
+		}
 		if c == '{' {
 			return true, s.member()
 		}
@@ -263,6 +300,9 @@ func (s *scanner) after() (done bool, err error) {
 		switch {
 		case c == ',':
 			s.i++
+			if s.cutting {
+				s.counts[s.opened[len(s.opened)-1]]++
+			}
 			if top == '{' {
 				return false, s.member()
 			}
@@ -270,6 +310,9 @@ func (s *scanner) after() (done bool, err error) {
 		case c == top+2:
 			s.i++
 			s.stack = s.stack[:len(s.stack)-1]
+			if s.cutting {
+				s.opened = s.opened[:len(s.opened)-1]
+			}
 		case top == '{':
 			return false, s.syntax(c, "after object key:value pair")
 		default:

@@ -111,6 +111,9 @@ var (
 	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
+// The same years in unix seconds.
+var minUnix, maxUnix = minTime.Unix(), maxTime.Unix()
+
 // maxOffset is the first UTC offset PostgreSQL refuses in a timestamptz:
 // '2020-01-01T00:00:00+15:59' reads, '...+16:00' does not.
 const maxOffset = 16 * time.Hour
@@ -131,15 +134,17 @@ func storableTime(s string) error {
 	return timeInRange(s, ts)
 }
 
-// timeInRange is storableTime on s already parsed as RFC 3339.
+// timeInRange is storableTime on s already parsed as RFC 3339. It reads
+// the year and offset off the text, which time.Parse has checked, as the
+// year is slow to compute.
 func timeInRange(s string, ts time.Time) error {
-	if ts.Year() < 1 || ts.UTC().Before(minTime) || ts.UTC().Round(time.Microsecond).After(maxTime) {
+	if sec := ts.Unix(); s[:4] == "0000" || sec < minUnix || sec > maxUnix || sec == maxUnix && ts.Nanosecond() >= 999999500 {
 		return fmt.Errorf("date-time %s is outside years 0001 to 9999 (in UTC), which the databases store", show(s))
 	}
 	if z := s[len(s)-1]; z != 'Z' && z != 'z' {
 		off := s[len(s)-6:] // "+hh:mm": time.Parse took nothing else
-		h, _ := strconv.Atoi(off[1:3])
-		m, _ := strconv.Atoi(off[4:6])
+		h := int(off[1]-'0')*10 + int(off[2]-'0')
+		m := int(off[4]-'0')*10 + int(off[5]-'0')
 		if m > 59 || time.Duration(h)*time.Hour+time.Duration(m)*time.Minute >= maxOffset {
 			return fmt.Errorf("date-time %s has UTC offset %s, which PostgreSQL cannot read: offsets go from -15:59 to +15:59", show(s), off)
 		}

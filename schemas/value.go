@@ -1,40 +1,59 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // parse turns one record, already checked to be valid JSON by the file's
 // decoder, into the values gojsonschema expects (encoding/json's with
-// UseNumber), and its compact text. It is several times faster than
-// encoding/json's reflection on interface{}, which dominated the profile.
-// odd is true when the record holds what the databases cannot store (see
-// oddNUL); diagnose then says where.
-func parse(raw []byte) (v any, compact []byte, odd bool, err error) {
-	// One string for the record: its strings and numbers are slices of it.
-	p := parser{b: raw, s: string(raw), out: make([]byte, 0, len(raw))}
+// UseNumber). It is several times faster than encoding/json's reflection
+// on interface{}, which dominated the profile. odd is true when the record
+// holds what the databases cannot store (see oddNUL); diagnose then says
+// where.
+//
+// One string for the record: its strings and numbers are slices of it. It
+// shares raw's bytes, which must not change while v is in use: Record
+// keeps nothing of v, and compacts raw only once done with it.
+//
+// counts, when known, are the sizes of the record's non-empty containers
+// in the order they open; a wrong count only costs time.
+func parse(raw []byte, counts []int32) (v any, odd bool, err error) {
+	p := parser{b: raw, s: unsafe.String(unsafe.SliceData(raw), len(raw)), counts: counts}
 	v, err = p.value()
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
 	p.space()
 	if p.i != len(p.b) {
-		return nil, nil, false, errors.New("unexpected data after the record")
+		return nil, false, errors.New("unexpected data after the record")
 	}
-	return v, p.out, p.odd != 0, nil
+	return v, p.odd != 0, nil
 }
 
 type parser struct {
 	b   []byte
 	s   string // b
 	i   int
-	out []byte // the compact copy
-	odd uint8  // oddNUL | oddSurrogate | oddNumber seen so far
+	odd uint8 // oddNUL | oddSurrogate | oddNumber seen so far
+
+	counts []int32 // see parse
+	next   int     // the next container's count
+}
+
+// size is the next non-empty container's size, or small when unknown.
+func (p *parser) size(small int) int {
+	if p.next < len(p.counts) {
+		p.next++
+		return int(p.counts[p.next-1])
+	}
+	return small
 }
 
 // What PostgreSQL refuses in a jsonb value, and so in a record: SQLite
@@ -100,7 +119,6 @@ func (p *parser) value() (any, error) {
 		if (exp || len(n) >= maxScale) && !numberFits(n) {
 			p.odd |= oddNumber
 		}
-		p.out = append(p.out, n...)
 		return json.Number(n), nil
 	}
 	return nil, errSyntax
@@ -162,20 +180,17 @@ func (p *parser) literal(s string) error {
 		return errSyntax
 	}
 	p.i += len(s)
-	p.out = append(p.out, s...)
 	return nil
 }
 
 func (p *parser) object() (any, error) {
 	p.i++ // {
-	p.out = append(p.out, '{')
-	m := make(map[string]any, 8)
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
 		p.i++
-		p.out = append(p.out, '}')
-		return m, nil
+		return map[string]any{}, nil
 	}
+	m := make(map[string]any, p.size(8))
 	for {
 		p.space()
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
@@ -190,7 +205,6 @@ func (p *parser) object() (any, error) {
 			return nil, errSyntax
 		}
 		p.i++
-		p.out = append(p.out, ':')
 		v, err := p.value()
 		if err != nil {
 			return nil, err
@@ -203,10 +217,8 @@ func (p *parser) object() (any, error) {
 		switch p.b[p.i] {
 		case ',':
 			p.i++
-			p.out = append(p.out, ',')
 		case '}':
 			p.i++
-			p.out = append(p.out, '}')
 			return m, nil
 		default:
 			return nil, errSyntax
@@ -216,14 +228,12 @@ func (p *parser) object() (any, error) {
 
 func (p *parser) array() (any, error) {
 	p.i++ // [
-	p.out = append(p.out, '[')
-	a := []any{}
 	p.space()
 	if p.i < len(p.b) && p.b[p.i] == ']' {
 		p.i++
-		p.out = append(p.out, ']')
-		return a, nil
+		return []any{}, nil
 	}
+	a := make([]any, 0, p.size(0))
 	for {
 		v, err := p.value()
 		if err != nil {
@@ -237,10 +247,8 @@ func (p *parser) array() (any, error) {
 		switch p.b[p.i] {
 		case ',':
 			p.i++
-			p.out = append(p.out, ',')
 		case ']':
 			p.i++
-			p.out = append(p.out, ']')
 			return a, nil
 		default:
 			return nil, errSyntax
@@ -256,7 +264,6 @@ func (p *parser) string() (string, error) {
 		c := p.b[p.i]
 		if c == '"' {
 			p.i++
-			p.out = append(p.out, p.b[start:p.i]...)
 			if plain {
 				return p.s[start+1 : p.i-1], nil
 			}
@@ -271,6 +278,46 @@ func (p *parser) string() (string, error) {
 		p.i++
 	}
 	return "", errSyntax
+}
+
+// compact appends src, valid JSON, to dst without the white space between
+// its tokens, and returns src itself when it has none. dst may be src[:0]:
+// bytes only ever move towards the start.
+func compact(dst, src []byte) []byte {
+	i, from := 0, 0 // from: the first byte not yet appended
+	copied := false
+	for i < len(src) {
+		c := src[i]
+		if c == '"' {
+			// To the closing quote: one not escaped by an odd number of
+			// backslashes.
+			for i++; ; i++ {
+				i += bytes.IndexByte(src[i:], '"')
+				k := i - 1
+				for src[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+			i++
+			continue
+		}
+		if c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			i++
+			continue
+		}
+		dst = append(dst, src[from:i]...)
+		copied = true
+		for i++; i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r'); i++ {
+		}
+		from = i
+	}
+	if !copied {
+		return src
+	}
+	return append(dst, src[from:]...)
 }
 
 // unescape decodes a string's escapes as encoding/json does, an unpaired

@@ -1,8 +1,11 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/carpipe/carpipe/schemas/internal/checktest"
@@ -33,12 +36,80 @@ func FuzzParse(f *testing.F) {
 		if !json.Valid(data) {
 			return
 		}
-		v, _, _, err := parse(data)
+		v, _, err := parse(data, nil)
 		if err != nil {
 			t.Fatalf("parse refuses valid JSON %q: %v", data, err)
+		}
+		var want bytes.Buffer
+		json.Compact(&want, data)
+		if got := compact(nil, data); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("compact(%q) = %q, want %q", data, got, want.Bytes())
+		}
+		if in := bytes.Clone(data); !bytes.Equal(compact(in[:0], in), want.Bytes()) {
+			t.Fatalf("compact(%q) in place = %q, want %q", data, in, want.Bytes())
 		}
 		if want, ok := checktest.Decode(data); ok && !reflect.DeepEqual(v, want) {
 			t.Fatalf("%q: parse makes %#v, checktest.Decode %#v", data, v, want)
 		}
 	})
+}
+
+// TestCounts: the scanner counts each non-empty container's members or
+// elements, in the order parse meets them, so that parse makes each map
+// and slice once at its size.
+func TestCounts(t *testing.T) {
+	records := []string{`{"a": [1, 2, {"b": {}, "c": [[], [3]]}], "d": {"e": 1, "e": 2}, "f": []}`, `[]`, `{}`, `1`,
+		`[[[1]], {"x": [{"y": 1}, 2, 3]}]`, `{"s": "{[,]}", "t": ",,"}`, `[ 1 , [ 2 , 3 ] ]`}
+	file := `{"r": [` + strings.Join(records, ", ") + `]}`
+	ty := &Type{Records: "/r", batch: 100}
+	s := newScanner(strings.NewReader(file), 1<<20)
+	parents, err := ty.seek(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &chunk{}
+	if _, err := ty.fill(s, c); err != nil || ty.finish(s, parents) != nil || len(c.raws) != len(records) {
+		t.Fatalf("%d records, %v", len(c.raws), err)
+	}
+	for i, raw := range c.raws {
+		if got, want := fmt.Sprint(c.counts[i]), fmt.Sprint(countsOf(raw)); got != want {
+			t.Errorf("%s: counts %s, want %s", raw, got, want)
+		}
+		v, _, err := parse(raw, c.counts[i])
+		if want, _ := checktest.Decode(raw); err != nil || !reflect.DeepEqual(v, want) {
+			t.Errorf("%s: parse with counts makes %#v, %v", raw, v, err)
+		}
+	}
+}
+
+// countsOf counts with encoding/json, which keeps the document's order.
+func countsOf(raw []byte) []int32 {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	out := []int32{}
+	var walk func()
+	walk = func() {
+		tok, _ := dec.Token()
+		d, ok := tok.(json.Delim)
+		if !ok {
+			return
+		}
+		slot := len(out)
+		out = append(out, 0)
+		n := int32(0)
+		for dec.More() {
+			if d == '{' {
+				dec.Token() // the key
+			}
+			walk()
+			n++
+		}
+		dec.Token()
+		if n == 0 {
+			out = out[:slot]
+		} else {
+			out[slot] = n
+		}
+	}
+	walk()
+	return out
 }
