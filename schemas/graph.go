@@ -23,7 +23,7 @@ import (
 type gnode struct {
 	parent    *gnode
 	property  string // gojsonschema's name for it: a keyword or property name
-	refURL    string // the URL of the $ref that made it, if one did
+	refURL    string // the URL of the $ref that made it, if one did (its id)
 	pass      bool   // a true or false schema: nothing else applies
 	types     []string
 	format    string
@@ -98,7 +98,9 @@ func mirror(s *gojsonschema.Schema) (root *gnode, err error) {
 		}
 		n.format = v.FieldByName("format").String()
 		n.enumSize = v.FieldByName("enum").Len()
-		if r := v.FieldByName("ref"); !r.IsNil() {
+		// A node a $ref made has its URL as id (its own $ref, if it has
+		// one, takes "ref").
+		if r := v.FieldByName("id"); !r.IsNil() {
 			if u := r.Elem().FieldByName("referenceUrl"); !u.IsNil() {
 				u = u.Elem()
 				n.refURL = u.FieldByName("Scheme").String() + "://" + u.FieldByName("Path").String() + "#" + u.FieldByName("Fragment").String()

@@ -310,10 +310,14 @@ func compile(ctx context.Context, dir, file string) (t *Type, err error) {
 		return nil, fail("%v", err)
 	}
 	if cyc := loop(g); cyc != nil {
+		// From the first place in name order, so that the message is one.
 		var at []string
-		for _, n := range cyc {
+		for _, n := range cyc[1:] {
 			at = append(at, n.where("file:///"+file))
 		}
+		first := slices.Index(at, slices.Min(at))
+		at = append(at[first:], at[:first]...)
+		at = append(at, at[0])
 		return nil, fail("$ref cycle %s applies the same subschemas to one value round and round, so validation would never end; recursion must go through properties or items", strings.Join(at, " -> "))
 	}
 	t.schema, t.enums = s, enums

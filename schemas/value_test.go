@@ -19,7 +19,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	for _, s := range []string{
-		"\"caf\xe9\"", "{\"a\xffb\": 1, \"a\xfeb\": 2}", "[\"\xed\xa0\x80\", \"\xf4\x8f\xbc\x80\"]",
+		"\"caf\xe9\"", "{\"a\xffb\": 1, \"a\xfeb\": 2}", `{"a\u0000": ["\ud800", 1e999999, {"b": "\udc00\u0000"}]}`, "[\"\xed\xa0\x80\", \"\xf4\x8f\xbc\x80\"]",
 		`"\udbff\udfff"`, `"\ud834x\udd1e"`, `{"a": 1, "a": [2, {"b": null}]}`, `-0.0e+00`,
 		`{"vehicle_id": "a", "detection_time": "2020-01-01T00:00:00Z", "object_value": 1.0}`,
 	} {
@@ -36,9 +36,12 @@ func FuzzParse(f *testing.F) {
 		if !json.Valid(data) {
 			return
 		}
-		v, _, err := parse(data, nil)
+		v, odd, err := parse(data, nil)
 		if err != nil {
 			t.Fatalf("parse refuses valid JSON %q: %v", data, err)
+		}
+		if errs := diagnose(data); odd != (len(errs) > 0) {
+			t.Fatalf("%q: parse finds it odd: %v; diagnose: %v", data, odd, errs)
 		}
 		var want bytes.Buffer
 		json.Compact(&want, data)

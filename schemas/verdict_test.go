@@ -68,6 +68,7 @@ var verdictCases = []verdictCase{
 	{`{"k": "a", "n": 0.0e-99999}`, false, "/n", "is beyond"},
 	{`{"k": "a", "n": 1.0000e-16380}`, false, "/n", "is beyond"},
 	{`{"k": "a", "n": 0e1073741823}`, false, "/n", "is beyond"},
+	{`{"k": "a", "list": [1600000000]}`, false, "/list/0", `does not match format "date-time", got 1600000000`}, // as stock gojsonschema
 	{record: `{"k": "a", "t": "0001-01-01T00:00:00Z"}`, ok: true},
 	{record: `{"k": "a", "t": "9999-12-31T23:59:59.999999Z"}`, ok: true},
 	{record: `{"k": "a", "t": "2020-01-01T00:00:00+15:59"}`, ok: true},
