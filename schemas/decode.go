@@ -94,9 +94,16 @@ type chunk struct {
 	out    chan plugins.Batch
 }
 
-func (t *Type) decode(ctx context.Context, r io.Reader, limit int64, fn func(plugins.Batch) error) error {
+func (t *Type) decode(ctx context.Context, r io.Reader, limit int64, fn func(plugins.Batch) error) (err error) {
 	s := newScanner(r, limit)
 	defer s.release()
+	defer func() {
+		// fill names the record too large; this is a member name on the
+		// way to the records or after them.
+		if err == errTooLarge {
+			err = &FileError{Offset: s.began, Msg: fmt.Sprintf("a member name is larger than max_record_size (%s)", sizeText(limit))}
+		}
+	}()
 	parents, err := t.seek(s)
 	if err != nil {
 		return err

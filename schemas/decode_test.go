@@ -444,6 +444,8 @@ func TestMaxRecord(t *testing.T) {
 		{`{"r": [` + fields + `]}`, "record 0 is larger than max_record_size (1 KiB)"},
 		{`{"r": [[` + strings.Repeat("1,", limit) + `1]]}`, "record 0 is larger than max_record_size (1 KiB)"},
 		{`{"r": ["` + strings.Repeat("é", limit) + `"]}`, "record 0 is larger than max_record_size (1 KiB)"},
+		{`{"` + strings.Repeat("k", limit) + `": 1, "r": [1]}`, "at line 1, column 2 (byte 1): a member name is larger than max_record_size (1 KiB)"},
+		{`{"r": [1], "` + strings.Repeat("k", limit) + `": 1}`, "at line 1, column 12 (byte 11): a member name is larger than max_record_size (1 KiB)"},
 	} {
 		for _, wrap := range []func(io.Reader) io.Reader{whole, iotest.OneByteReader, iotest.HalfReader} {
 			var n int

@@ -221,6 +221,25 @@ func TestEnumProblems(t *testing.T) {
 	}
 }
 
+// TestEnumLinear: loading an enum does work in proportion to its size,
+// counted in allocations; that gojsonschema never compiles it, whose check
+// is quadratic and allocates nothing, TestLargeEnum shows.
+func TestEnumLinear(t *testing.T) {
+	allocs := func(n int) float64 {
+		dir := t.TempDir()
+		write(t, dir, "t.schema.json", bigEnumSchema(n))
+		return testing.AllocsPerRun(1, func() {
+			if _, err := Load(dir, Options{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	a, b := allocs(50000), allocs(100000)
+	if r := b / a; r < 1.8 || r > 2.2 {
+		t.Fatalf("%.0f allocations for 50,000 values, %.0f for 100,000: %.2f times, want about 2", a, b, r)
+	}
+}
+
 // TestLoadContext: loading gives up when its context ends.
 func TestLoadContext(t *testing.T) {
 	dir := t.TempDir()

@@ -1,5 +1,17 @@
 // Package schemas turns a folder of NAME.schema.json files into file types:
 // each routes files by name, and validates and keys their records.
+//
+// A valid record is one both databases store and query: besides its
+// schema, it holds no U+0000 and no unpaired surrogate in a string or a
+// member name, no number beyond PostgreSQL's numeric, no date-time (its
+// time, or a value "format": "date-time" applies to) outside years 0001 to
+// 9999 in UTC or with an offset PostgreSQL cannot read, and its key fits
+// PostgreSQL's index. Anything else is the record's error, with a pointer,
+// so that validate, skip_record and a load agree.
+//
+// A key is a JSON array of the key fields' values: strings as JSON, times
+// as UTC microseconds, numbers by their exact value (see appendNumber),
+// objects with sorted members.
 package schemas
 
 import (
