@@ -52,7 +52,7 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 // With own, raw is the decoder's to change: a valid record's payload is
 // raw itself, compacted in place, rather than a copy.
 func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []plugins.FieldError) {
-	v, odd, err := parse(raw, counts)
+	v, sh, odd, err := parse(raw, counts)
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
 	}
@@ -98,7 +98,7 @@ func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []p
 	if !own {
 		raw = bytes.Clone(raw)
 	}
-	rec.Payload = compact(raw[:0], raw)
+	rec.Payload = squeeze(raw[:0], raw, &sh)
 	return rec, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -24,17 +25,21 @@ import (
 //
 // counts, when known, are the sizes of the record's non-empty containers
 // in the order they open; a wrong count only costs time.
-func parse(raw []byte, counts []int32) (v any, odd bool, err error) {
+//
+// sh tells where the record has white space between its tokens, for
+// squeeze.
+func parse(raw []byte, counts []int32) (v any, sh shape, odd bool, err error) {
 	p := parser{b: raw, s: unsafe.String(unsafe.SliceData(raw), len(raw)), counts: counts}
+	p.many = len(raw) > math.MaxInt32 // past what spaces hold
 	v, err = p.value()
 	if err != nil {
-		return nil, false, err
+		return nil, shape{}, false, err
 	}
 	p.space()
 	if p.i != len(p.b) {
-		return nil, false, errors.New("unexpected data after the record")
+		return nil, shape{}, false, errors.New("unexpected data after the record")
 	}
-	return v, p.odd != 0, nil
+	return v, p.shape, p.odd != 0, nil
 }
 
 type parser struct {
@@ -45,6 +50,16 @@ type parser struct {
 
 	counts []int32 // see parse
 	next   int     // the next container's count
+	shape          // see parse
+}
+
+// shape is where a record has white space between its tokens: pairs of
+// offsets, the first of them only when many. Held in place, not to cost
+// an allocation a record.
+type shape struct {
+	spaces [maxSpaces]int32
+	n      int // offsets in spaces
+	many   bool
 }
 
 // size is the next non-empty container's size, or small when unknown.
@@ -66,16 +81,27 @@ const (
 
 var errSyntax = errors.New("invalid JSON in record")
 
+// space skips white space, and notes where it was for the payload.
 func (p *parser) space() {
+	start := p.i
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
-		default:
-			return
+			continue
 		}
+		break
+	}
+	if p.i > start && !p.many {
+		p.spaces[p.n], p.spaces[p.n+1] = int32(start), int32(p.i)
+		p.n += 2
+		p.many = p.n == maxSpaces
 	}
 }
+
+// maxSpaces bounds the offsets parse notes: the rest of a record is
+// compacted by scanning it.
+const maxSpaces = 32
 
 func (p *parser) value() (any, error) {
 	p.space()
@@ -280,12 +306,29 @@ func (p *parser) string() (string, error) {
 	return "", errSyntax
 }
 
-// compact appends src, valid JSON, to dst without the white space between
-// its tokens, and returns src itself when it has none. dst may be src[:0]:
-// bytes only ever move towards the start.
+// squeeze appends src to dst without the white space between its tokens,
+// at the places sh tells, and returns src itself when it has none. dst may
+// be src[:0]: bytes only ever move towards the start.
+func squeeze(dst, src []byte, sh *shape) []byte {
+	if sh.n == 0 && !sh.many {
+		return src
+	}
+	from := 0
+	for k := 0; k < sh.n; k += 2 {
+		dst = append(dst, src[from:sh.spaces[k]]...)
+		from = int(sh.spaces[k+1])
+	}
+	if sh.many {
+		return compact(dst, src[from:])
+	}
+	return append(dst, src[from:]...)
+}
+
+// compact appends src, JSON from outside a string, to dst without the
+// white space between its tokens. dst may share src's array, ending at
+// most where src starts.
 func compact(dst, src []byte) []byte {
 	i, from := 0, 0 // from: the first byte not yet appended
-	copied := false
 	for i < len(src) {
 		c := src[i]
 		if c == '"' {
@@ -309,13 +352,9 @@ func compact(dst, src []byte) []byte {
 			continue
 		}
 		dst = append(dst, src[from:i]...)
-		copied = true
 		for i++; i < len(src) && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r'); i++ {
 		}
 		from = i
-	}
-	if !copied {
-		return src
 	}
 	return append(dst, src[from:]...)
 }

@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		"\"caf\xe9\"", "{\"a\xffb\": 1, \"a\xfeb\": 2}", `{"a\u0000": ["\ud800", 1e999999, {"b": "\udc00\u0000"}]}`, "[\"\xed\xa0\x80\", \"\xf4\x8f\xbc\x80\"]",
 		`"\udbff\udfff"`, `"\ud834x\udd1e"`, `{"a": 1, "a": [2, {"b": null}]}`, `-0.0e+00`,
 		`{"vehicle_id": "a", "detection_time": "2020-01-01T00:00:00Z", "object_value": 1.0}`,
+		"[" + strings.Repeat("1 , ", 40) + "2 ]",
 	} {
 		f.Add([]byte(s))
 	}
@@ -36,7 +37,7 @@ func FuzzParse(f *testing.F) {
 		if !json.Valid(data) {
 			return
 		}
-		v, odd, err := parse(data, nil)
+		v, sh, odd, err := parse(data, nil)
 		if err != nil {
 			t.Fatalf("parse refuses valid JSON %q: %v", data, err)
 		}
@@ -48,8 +49,11 @@ func FuzzParse(f *testing.F) {
 		if got := compact(nil, data); !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("compact(%q) = %q, want %q", data, got, want.Bytes())
 		}
-		if in := bytes.Clone(data); !bytes.Equal(compact(in[:0], in), want.Bytes()) {
-			t.Fatalf("compact(%q) in place = %q, want %q", data, in, want.Bytes())
+		if got := squeeze(nil, data, &sh); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("squeeze(%q) = %q, want %q", data, got, want.Bytes())
+		}
+		if in := bytes.Clone(data); !bytes.Equal(squeeze(in[:0], in, &sh), want.Bytes()) {
+			t.Fatalf("squeeze(%q) in place = %q, want %q", data, in, want.Bytes())
 		}
 		if want, ok := checktest.Decode(data); ok && !reflect.DeepEqual(v, want) {
 			t.Fatalf("%q: parse makes %#v, checktest.Decode %#v", data, v, want)
@@ -78,7 +82,7 @@ func TestCounts(t *testing.T) {
 		if got, want := fmt.Sprint(c.counts[i]), fmt.Sprint(countsOf(raw)); got != want {
 			t.Errorf("%s: counts %s, want %s", raw, got, want)
 		}
-		v, _, err := parse(raw, c.counts[i])
+		v, _, _, err := parse(raw, c.counts[i])
 		if want, _ := checktest.Decode(raw); err != nil || !reflect.DeepEqual(v, want) {
 			t.Errorf("%s: parse with counts makes %#v, %v", raw, v, err)
 		}
