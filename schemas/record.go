@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/internal/clip"
 	"github.com/xeipuuv/gojsonschema"
 )
 
@@ -446,25 +447,13 @@ func typed(v any) string {
 }
 
 // showMax is how many bytes of a value a message shows.
-const showMax = 60
+const showMax = clip.Max
 
 // show writes v for a message as JSON, cut at a character boundary past
 // showMax bytes. Bytes that are not UTF-8 are shown escaped (\xff), never
 // copied: messages must be valid UTF-8 whatever the record holds.
 func show(v any) string {
-	return clip(appendShow(make([]byte, 0, showMax+8), v))
-}
-
-// clip cuts valid UTF-8 text longer than showMax at a character.
-func clip(b []byte) string {
-	if len(b) <= showMax {
-		return string(b)
-	}
-	i := showMax - 3
-	for i > 0 && !utf8.RuneStart(b[i]) {
-		i--
-	}
-	return string(b[:i]) + "..."
+	return clip.Text(string(appendShow(make([]byte, 0, showMax+8), v)))
 }
 
 // appendShow writes v, stopping soon after b outgrows showMax.

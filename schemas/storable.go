@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/internal/clip"
 )
 
 // What a valid record may hold is bounded by what both databases store and
@@ -55,7 +56,7 @@ func (d *diag) value(path []string) {
 			if odd != 0 {
 				// The name cannot be part of a pointer: point at its object,
 				// and show the name as written, escapes and all.
-				d.add(path, "member name "+clip(written)+" "+oddWhy(odd))
+				d.add(path, "member name "+clip.Text(string(written))+" "+oddWhy(odd))
 				p.value()
 				continue
 			}

@@ -11,7 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/carpipe/carpipe/schemas/internal/clip"
 )
 
 // enumSet is an enum's members as gojsonschema compares them, hashed when
@@ -376,7 +377,7 @@ func newBigEnum(ctx context.Context, list []any, ptr string) (*bigEnum, error) {
 		}
 		if _, dup := b.set[text]; dup {
 			// gojsonschema's words, and where.
-			return nil, fmt.Errorf("enum items must be unique: %s repeats %s", ptr, cut(text))
+			return nil, fmt.Errorf("enum items must be unique: %s repeats %s", ptr, clip.Text(text))
 		}
 		b.set[text] = struct{}{}
 		if allowed.Len() < 1000 {
@@ -391,18 +392,6 @@ func newBigEnum(ctx context.Context, list []any, ptr string) (*bigEnum, error) {
 		b.allowed += ", ..."
 	}
 	return b, nil
-}
-
-// cut shortens a value's text for a message, at a character.
-func cut(s string) string {
-	if len(s) <= 60 {
-		return s
-	}
-	i := 57
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i] + "..."
 }
 
 // Check returns the values of v the large enums refuse, in a stable order.
