@@ -203,6 +203,8 @@ func TestEnumProblems(t *testing.T) {
 		{"duplicate", `{"properties": {"a": {"enum": ` + many(2000, true) + `}}}`, "enum items must be unique: #/properties/a/enum repeats 7", nil},
 		{"duplicate by value", `{"properties": {"a": {"enum": ` + "[0.0," + many(2000, false)[1:] + `}}}`, "", nil},
 		{"under anyOf", `{"anyOf": [{"enum": ` + many(25000, false) + `}, {"type": "string"}]}`, "enum at #/anyOf/0/enum has 25000 values", nil},
+		{"in a property named enum", `{"properties": {"enum": {"anyOf": [{"enum": ` + many(25000, false) + `}]}}}`,
+			"enum at #/properties/enum/anyOf/0/enum has 25000 values", nil},
 		{"behind a ref", `{"properties": {"a": {"$ref": "#/definitions/e"}}, "definitions": {"e": {"enum": ` + many(25000, false) + `}}}`,
 			"enum at #/definitions/e/enum has 25000 values", nil},
 		{"other file", `{"properties": {"a": {"$ref": "common.json#/definitions/e"}}}`, "common.json: enum at #/definitions/e/enum has 25000 values",

@@ -167,33 +167,37 @@ func TakeEnums(ctx context.Context, doc map[string]any) (map[string]any, *Enums,
 func LargeEnum(doc any) (string, int) {
 	var ptr string
 	var n int
-	var walk func(v any, at string) bool
-	walk = func(v any, at string) bool {
+	// names is true for a map of names to schemas, whose members named
+	// "enum" or "const" are schemas too.
+	var walk func(v any, at string, names bool) bool
+	walk = func(v any, at string, names bool) bool {
 		switch x := v.(type) {
 		case map[string]any:
-			if list, ok := x["enum"].([]any); ok && len(list) > MaxEnum {
+			if list, ok := x["enum"].([]any); ok && !names && len(list) > MaxEnum {
 				ptr, n = at+"/enum", len(list)
 				return true
 			}
 			for _, k := range slices.Sorted(maps.Keys(x)) {
-				switch k {
-				case "enum", "const", "default", "examples":
+				switch {
+				case names:
+				case k == "enum", k == "const", k == "default", k == "examples":
 					continue // values, not schemas
 				}
-				if walk(x[k], at+"/"+escapeToken(k)) {
+				nameMap := !names && (k == "properties" || k == "patternProperties" || k == "definitions" || k == "$defs" || k == "dependencies")
+				if walk(x[k], at+"/"+escapeToken(k), nameMap) {
 					return true
 				}
 			}
 		case []any:
 			for i, c := range x {
-				if walk(c, at+"/"+strconv.Itoa(i)) {
+				if walk(c, at+"/"+strconv.Itoa(i), false) {
 					return true
 				}
 			}
 		}
 		return false
 	}
-	walk(doc, "#")
+	walk(doc, "#", false)
 	return ptr, n
 }
 
