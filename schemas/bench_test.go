@@ -74,7 +74,7 @@ func BenchmarkScan(b *testing.B) {
 	data := benchFile(5000)
 	b.SetBytes(int64(len(data)))
 	for range b.N {
-		s := newScanner(bytes.NewReader(data))
+		s := newScanner(bytes.NewReader(data), plugins.DefaultMaxRecord)
 		parents, err := ty.seek(s)
 		if err != nil {
 			b.Fatal(err)
@@ -93,7 +93,7 @@ func BenchmarkScan(b *testing.B) {
 			}
 			n++
 		}
-		if err := finish(s, parents); err != nil || n != 5000 {
+		if err := ty.finish(s, parents); err != nil || n != 5000 {
 			b.Fatal(err, n)
 		}
 	}

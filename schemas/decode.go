@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,33 +28,82 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
 }
 
+// FileError is a file refused at a place in it for a reason other than
+// its JSON: a record larger than max_record_size, or a records pointer
+// that leads to two arrays.
+type FileError struct {
+	Offset    int64 // bytes from the start of the file
+	Line, Col int   // 1-based; 0 when unknown
+	Msg       string
+}
+
+func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("at line %d, column %d (byte %d): %s", e.Line, e.Col, e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Position is the error's line and column, for reports.
+func (e *FileError) Position() (int, int) { return e.Line, e.Col }
+
 // Decode streams the file's records to fn in batches, validating them on
 // t.workers goroutines while keeping their order. Memory stays bounded by a
-// few batches whatever the file's size.
+// few batches and the largest record, which lim bounds: a larger one fails
+// the file as soon as the scan passes the limit.
 func (t *Type) Decode(ctx context.Context, open plugins.Opener, lim plugins.Limits, fn func(plugins.Batch) error) error {
 	rc, err := open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	err = t.decode(ctx, rc, fn)
+	limit := lim.MaxRecord
+	if limit <= 0 {
+		limit = plugins.DefaultMaxRecord
+	}
+	err = t.decode(ctx, rc, limit, fn)
 	var se *SyntaxError
-	if errors.As(err, &se) {
+	var fe *FileError
+	switch {
+	case errors.As(err, &se):
 		se.Line, se.Col = locate(open, se.Offset)
+	case errors.As(err, &fe):
+		fe.Line, fe.Col = locate(open, fe.Offset)
 	}
 	return err
 }
 
-type chunk struct {
-	first int
-	raws  [][]byte // slices of the scanner's arena
-	offs  []int64  // where each raw record starts in the file
-	out   chan plugins.Batch
+// sizeText writes a byte count as max_record_size is usually given.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
-func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) error) error {
-	s := newScanner(r)
+type chunk struct {
+	first  int
+	raws   [][]byte  // slices of the scanner's arena
+	counts [][]int32 // the sizes of each record's containers (see scanner)
+	offs   []int64   // where each raw record starts in the file
+	out    chan plugins.Batch
+}
+
+func (t *Type) decode(ctx context.Context, r io.Reader, limit int64, fn func(plugins.Batch) error) (err error) {
+	s := newScanner(r, limit)
 	defer s.release()
+	defer func() {
+		// fill names the record too large; this is a member name on the
+		// way to the records or after them.
+		if err == errTooLarge {
+			err = &FileError{Offset: s.began, Msg: fmt.Sprintf("a member name is larger than max_record_size (%s)", sizeText(limit))}
+		}
+	}()
 	parents, err := t.seek(s)
 	if err != nil {
 		return err
@@ -74,7 +124,7 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 				return err
 			}
 		}
-		return finish(s, parents)
+		return t.finish(s, parents)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -119,7 +169,7 @@ func (t *Type) decode(ctx context.Context, r io.Reader, fn func(plugins.Batch) e
 	if readErr != nil {
 		return readErr
 	}
-	return finish(s, parents)
+	return t.finish(s, parents)
 }
 
 // split hands c, a full batch, and the rest of the records array to the
@@ -162,6 +212,7 @@ func (t *Type) split(ctx context.Context, s *scanner, c *chunk, work, order chan
 // fill reads records into c until it holds a batch (full) or the records
 // array ends.
 func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
+	s.counts = nil // the last chunk's are its own
 	for len(c.raws) < t.batch {
 		at, more, err := s.next(c.first == 0 && len(c.raws) == 0)
 		if err != nil {
@@ -170,26 +221,37 @@ func (t *Type) fill(s *scanner, c *chunk) (full bool, err error) {
 		if !more {
 			return false, nil
 		}
+		from := len(s.counts)
 		raw, err := s.record()
+		if errors.Is(err, errTooLarge) {
+			return false, &FileError{Offset: s.began, Msg: fmt.Sprintf("record %d is larger than max_record_size (%s)", c.first+len(c.raws), sizeText(s.limit))}
+		}
 		if err != nil {
 			return false, err
 		}
 		c.raws = append(c.raws, raw)
+		c.counts = append(c.counts, s.counts[from:len(s.counts):len(s.counts)])
 		c.offs = append(c.offs, at)
 	}
 	return true, nil
 }
 
+// level is a container seek entered on the way to the records.
+type level struct {
+	object bool
+	member string // of an object: the one seek took
+}
+
 // seek walks the document to the records array, whose '[' it consumes. It
-// returns the kinds of the containers it entered (true for an object).
-func (t *Type) seek(s *scanner) ([]bool, error) {
+// returns the containers it entered.
+func (t *Type) seek(s *scanner) ([]level, error) {
 	if _, ok := s.space(); !ok {
 		if s.err != nil {
 			return nil, s.err
 		}
 		return nil, ErrEmpty
 	}
-	var parents []bool
+	var parents []level
 	ptr := t.Records
 	var segs []string
 	if ptr != "" {
@@ -204,7 +266,7 @@ func (t *Type) seek(s *scanner) ([]bool, error) {
 		}
 		switch c {
 		case '{':
-			parents = append(parents, true)
+			parents = append(parents, level{object: true, member: seg})
 			found, err := s.find(seg)
 			if err != nil {
 				return nil, err
@@ -213,7 +275,7 @@ func (t *Type) seek(s *scanner) ([]bool, error) {
 				return nil, fmt.Errorf("%s has no %q member: the records are expected at %s", where, seg, ptr)
 			}
 		case '[':
-			parents = append(parents, false)
+			parents = append(parents, level{})
 			i, err := strconv.Atoi(seg)
 			if err != nil {
 				return nil, fmt.Errorf("%s is an array, not an object with %q: the records are expected at %s", where, seg, ptr)
@@ -255,14 +317,20 @@ func (t *Type) seek(s *scanner) ([]bool, error) {
 }
 
 // finish reads what follows the records array so that a truncated file or
-// one with trailing garbage is refused rather than half-trusted.
-func finish(s *scanner, parents []bool) error {
+// one with trailing garbage is refused rather than half-trusted, and so is
+// a second member of the name that led to the records: which of the two
+// holds them is anyone's guess (encoding/json would take the last).
+func (t *Type) finish(s *scanner, parents []level) error {
 	for i := len(parents) - 1; i >= 0; i-- {
 		for {
 			var more bool
 			var err error
-			if parents[i] {
-				_, more, err = s.key(false)
+			if parents[i].object {
+				var key []byte
+				key, more, err = s.key(false)
+				if err == nil && more && sameKey(key, parents[i].member) {
+					return &FileError{Offset: s.keyAt, Msg: fmt.Sprintf("member %s appears twice in an object on the records pointer %s; carpipe cannot tell which holds the records", show(parents[i].member), t.Records)}
+				}
 			} else {
 				_, more, err = s.next(false)
 			}
@@ -281,6 +349,16 @@ func finish(s *scanner, parents []bool) error {
 		return s.errAt(c, "unexpected data after the end of the JSON document")
 	}
 	return s.err
+}
+
+// sameKey reports whether raw, a member name as written, is name.
+func sameKey(raw []byte, name string) bool {
+	raw = raw[1 : len(raw)-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	k, _, err := unescape(raw)
+	return err == nil && k == name
 }
 
 // ErrEmpty is a file with no JSON in it.
@@ -370,11 +448,14 @@ func (s *scanner) key(first bool) (key []byte, more bool, err error) {
 	if c != '"' {
 		return nil, false, s.syntax(c, "looking for beginning of object key string")
 	}
+	s.keyAt = s.off()
 	s.begin()
 	if err := s.str(); err != nil {
 		return nil, false, err
 	}
-	key = s.cut()
+	if key, err = s.cut(); err != nil {
+		return nil, false, err
+	}
 	if c, ok = s.space(); !ok {
 		return nil, false, s.eofErr()
 	}
@@ -392,7 +473,7 @@ func (s *scanner) find(key string) (bool, error) {
 		if err != nil || !more {
 			return false, err
 		}
-		if k, err := unescape(raw[1 : len(raw)-1]); err == nil && k == key {
+		if k, _, err := unescape(raw[1 : len(raw)-1]); err == nil && k == key {
 			return true, nil
 		}
 		if err := s.value(); err != nil {
@@ -426,7 +507,7 @@ func (s *scanner) record() ([]byte, error) {
 	if err := s.value(); err != nil {
 		return nil, err
 	}
-	return s.cut(), nil
+	return s.cut()
 }
 
 // locate turns a byte offset into line and column by reading the file

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -95,8 +96,8 @@ func oracle(file []byte, root bool) expected {
 		return e
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if !root && !toMember(dec, "r") {
-		e.shape = true
+	if !root && (!toMember(dec, "r") || members(body, "r") > 1) {
+		e.shape = true // no records, or two arrays that could hold them
 		return e
 	}
 	if tok, _ := dec.Token(); tok != json.Delim('[') {
@@ -163,6 +164,25 @@ func toMember(dec *json.Decoder, key string) bool {
 		}
 	}
 	return false
+}
+
+// members counts the root object's members named key.
+func members(body []byte, key string) int {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, _ := dec.Token(); tok != json.Delim('{') {
+		return 0
+	}
+	n := 0
+	for dec.More() {
+		if k, _ := dec.Token(); k == key {
+			n++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			panic(err)
+		}
+	}
+	return n
 }
 
 // compare checks the decoder against encoding/json on one file.
@@ -371,4 +391,180 @@ func TestDepth(t *testing.T) {
 		}
 		compare(t, ty, []byte(file), false, whole)
 	}
+}
+
+// TestDuplicateRecordsMember: a second member of a name on the records
+// pointer's path fails the file, naming the member and where it is; a
+// repeated name elsewhere is no one's concern.
+func TestDuplicateRecordsMember(t *testing.T) {
+	cases := []struct {
+		ptr, file string
+		want      string // "" when the file loads
+	}{
+		{"/vehicle_status", `{"vehicle_status": [1], "vehicle_status": [2]}`,
+			`at line 1, column 25 (byte 24): member "vehicle_status" appears twice in an object on the records pointer /vehicle_status; carpipe cannot tell which holds the records`},
+		{"/vehicle_status", "{\"vehicle_status\": [1],\n  \"x\": {},\n  \"vehicle_status\": 5}", `at line 3, column 3 (byte 37): member "vehicle_status"`},
+		{"/r", `{"r": [1], "\u0072": [2]}`, `member "r" appears twice`},
+		{"/a/b", `{"a": {"b": [1], "c": 1, "b": [2]}}`, `member "b" appears twice in an object on the records pointer /a/b`},
+		{"/a/b", `{"a": {"b": [1]}, "a": {"b": [2]}}`, `member "a" appears twice`},
+		{"/a/1/b", `{"a": [0, {"b": [1], "b": []}]}`, `member "b" appears twice`},
+		{"/r", `{"r": [1], "x": 1, "x": 2}`, ""},
+		{"/r", `{"x": {"r": 1, "r": 2}, "r": [1]}`, ""},
+		{"/a/b", `{"a": {"b": [1]}, "b": [2]}`, ""},
+	}
+	for _, c := range cases {
+		ty := rawType(t, c.ptr)
+		got := cutAll(ty, []byte(c.file), whole)
+		var fe *FileError
+		switch {
+		case c.want == "" && got.err != nil:
+			t.Errorf("%s: %v", c.file, got.err)
+		case c.want != "" && (!errors.As(got.err, &fe) || !strings.Contains(got.err.Error(), c.want)):
+			t.Errorf("%s:\n got %v\nwant %s", c.file, got.err, c.want)
+		}
+	}
+}
+
+// TestMaxRecord: a record larger than max_record_size fails the file as
+// the scan passes the limit, having read little more than it.
+func TestMaxRecord(t *testing.T) {
+	ty := rawType(t, "/r")
+	const limit = 1 << 10
+	exact := `{"s": "` + strings.Repeat("x", limit-9) + `"}` // limit bytes
+	if len(exact) != limit {
+		t.Fatal(len(exact))
+	}
+	fields := "{" + strings.Repeat(`"k": 1, `, limit/8) + `"z": 0}`
+	for _, c := range []struct {
+		file string
+		want string
+	}{
+		{`{"r": [` + exact + `, ` + exact + `]}`, ""},
+		{`{"r": [1, ` + exact[:limit-2] + `x"}]}`, "at line 1, column 11 (byte 10): record 1 is larger than max_record_size (1 KiB)"},
+		{`{"r": [` + fields + `]}`, "record 0 is larger than max_record_size (1 KiB)"},
+		{`{"r": [[` + strings.Repeat("1,", limit) + `1]]}`, "record 0 is larger than max_record_size (1 KiB)"},
+		{`{"r": ["` + strings.Repeat("é", limit) + `"]}`, "record 0 is larger than max_record_size (1 KiB)"},
+		{`{"` + strings.Repeat("k", limit) + `": 1, "r": [1]}`, "at line 1, column 2 (byte 1): a member name is larger than max_record_size (1 KiB)"},
+		{`{"r": [1], "` + strings.Repeat("k", limit) + `": 1}`, "at line 1, column 12 (byte 11): a member name is larger than max_record_size (1 KiB)"},
+	} {
+		for _, wrap := range []func(io.Reader) io.Reader{whole, iotest.OneByteReader, iotest.HalfReader} {
+			var n int
+			err := ty.Decode(context.Background(), func() (io.ReadCloser, error) {
+				return io.NopCloser(wrap(strings.NewReader(c.file))), nil
+			}, plugins.Limits{MaxRecord: limit}, func(b plugins.Batch) error { n += len(b.Rejects); return nil })
+			var fe *FileError
+			switch {
+			case c.want == "" && (err != nil || n != 2):
+				t.Errorf("%.40s: %d records, %v", c.file, n, err)
+			case c.want != "" && (!errors.As(err, &fe) || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("%.40s: got %v, want %q", c.file, err, c.want)
+			}
+		}
+	}
+	// A record of 8 MiB, with a 1 KiB limit, is refused after little more
+	// than the limit is read.
+	big := &countingReader{r: io.MultiReader(strings.NewReader(`{"r": ["`), repeatReader('a', 8<<20), strings.NewReader(`"]}`))}
+	err := ty.Decode(context.Background(), func() (io.ReadCloser, error) { return io.NopCloser(big), nil },
+		plugins.Limits{MaxRecord: limit}, func(plugins.Batch) error { return nil })
+	if !strings.Contains(fmt.Sprint(err), "record 0 is larger than max_record_size (1 KiB)") {
+		t.Fatalf("got %v", err)
+	}
+	if big.n > limit+2*bufSize {
+		t.Fatalf("read %d bytes to refuse a record over %d", big.n, limit)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// repeatReader is n bytes of c.
+func repeatReader(c byte, n int64) io.Reader {
+	return io.LimitReader(byteReader(c), n)
+}
+
+type byteReader byte
+
+func (b byteReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}
+
+func TestSizeText(t *testing.T) {
+	for n, want := range map[int64]string{64 << 20: "64 MiB", 1 << 10: "1 KiB", 3 << 30: "3 GiB", 1000: "1000 bytes", 1536: "1536 bytes", 1: "1 bytes"} {
+		if got := sizeText(n); got != want {
+			t.Errorf("%d: %s, want %s", n, got, want)
+		}
+	}
+}
+
+// bigRecord is a vehicles_status file of one record of about size bytes:
+// many small fields, or one long string.
+func bigRecord(size int, fields bool) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"vehicle_status": [{"vehicle_id": "a", "report_time": "2020-01-01T00:00:00Z", "status": "`)
+	if !fields {
+		b.WriteString(strings.Repeat("x", size))
+	}
+	b.WriteString(`"`)
+	for i := 0; fields && b.Len() < size; i++ {
+		fmt.Fprintf(&b, `, "f%d": %d`, i, i)
+	}
+	b.WriteString("}]}")
+	return b.Bytes()
+}
+
+// decodeAlloc decodes data and returns the bytes it allocated.
+func decodeAlloc(t testing.TB, ty *Type, data []byte) uint64 {
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	n := 0
+	err := ty.Decode(context.Background(), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		plugins.Limits{}, func(b plugins.Batch) error { n += len(b.Records); return nil })
+	runtime.ReadMemStats(&m1)
+	if err != nil || n != 1 {
+		t.Fatalf("%d records, %v", n, err)
+	}
+	return m1.TotalAlloc - m0.TotalAlloc
+}
+
+// TestBigRecordMemory: a record costs a small multiple of its size, all
+// allocations counted: its text twice (blocks, then joined), and its values
+// (a map entry and a boxed number per field, some 50 bytes for fields of
+// 20). Its payload is its text, compacted in place.
+func TestBigRecordMemory(t *testing.T) {
+	ty, _, _ := shipped(t, Options{Workers: 1}).Find("vehicles_status_1600000000.json")
+	for _, c := range []struct {
+		fields bool
+		most   float64 // allocations over the record's size
+	}{{true, 9}, {false, 3.5}} {
+		data := bigRecord(8<<20, c.fields)
+		if got := float64(decodeAlloc(t, ty, data)) / float64(len(data)); got > c.most {
+			t.Errorf("fields %v: a record of %d MiB allocates %.1f times its size, want at most %v", c.fields, len(data)>>20, got, c.most)
+		}
+	}
+}
+
+// BenchmarkBigRecord decodes one record of 30 MiB, of 1.5 million fields.
+func BenchmarkBigRecord(b *testing.B) {
+	ty, _, _ := shipped(b, Options{Workers: 1}).Find("vehicles_status_1600000000.json")
+	data := bigRecord(30<<20, true)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var total uint64
+	for range b.N {
+		total += decodeAlloc(b, ty, data)
+	}
+	b.ReportMetric(float64(total)/float64(b.N)/float64(len(data)), "alloc/size")
 }

@@ -100,7 +100,7 @@ func TestFastSamples(t *testing.T) {
 		}
 		raws := doc[strings.TrimPrefix(ty.Records, "/")]
 		for _, raw := range raws {
-			v, _, _ := parse(raw)
+			v, _, _, _ := parse(raw, nil)
 			if f, g := ty.fast.Valid(v), checktest.Accepts(ty.schema, v); f != g {
 				t.Errorf("%s: fast %v, gojsonschema %v: %s", file, f, g, raw)
 			}

@@ -6,14 +6,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/internal/clip"
 	"github.com/xeipuuv/gojsonschema"
 )
 
@@ -26,7 +27,7 @@ func (t *Type) check(c *chunk) plugins.Batch {
 	b.Records = make([]plugins.Record, 0, len(c.raws))
 	for i, raw := range c.raws {
 		idx := c.first + i
-		rec, errs := t.Record(raw)
+		rec, errs := t.record(raw, c.counts[i], true)
 		if len(errs) > 0 {
 			b.Rejects = append(b.Rejects, plugins.Reject{
 				Index:   idx,
@@ -45,9 +46,21 @@ func (t *Type) check(c *chunk) plugins.Batch {
 
 // Record validates one raw record and derives its key and event time.
 func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
-	v, compact, err := parse(raw)
+	return t.record(raw, nil, false)
+}
+
+// record is Record given the sizes of the record's containers, if known.
+// With own, raw is the decoder's to change: a valid record's payload is
+// raw itself, compacted in place, rather than a copy.
+func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []plugins.FieldError) {
+	v, sh, odd, err := parse(raw, counts)
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
+	}
+	if odd {
+		// What the databases cannot hold is the record's fault whatever
+		// the schema says; its member names may not even make pointers.
+		return plugins.Record{}, diagnose(raw)
 	}
 	// The fast check only ever vouches for valid records; gojsonschema
 	// has the last word on the others, and words their errors.
@@ -56,18 +69,23 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 		if err != nil {
 			return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
 		}
-		if !res.Valid() {
-			return plugins.Record{}, fieldErrors(res.Errors())
+		errs := fieldErrors(res.Errors())
+		errs = append(errs, t.enumErrors(v)...)
+		if len(errs) > 0 {
+			return plugins.Record{}, errs
 		}
 	}
 	var rec plugins.Record
 	var errs []plugins.FieldError
+	if t.dates != nil {
+		errs = t.dates.check(v, t.Time, errs)
+	}
 	obj, _ := v.(map[string]any)
 	if t.Time != "" {
 		if tv, ok := obj[t.Time]; ok && tv != nil {
 			ts, err := eventTime(tv)
 			if err != nil {
-				errs = append(errs, plugins.FieldError{Pointer: "/" + escape(t.Time), Message: fmt.Sprintf("%q: %v", t.Time, err)})
+				errs = append(errs, fieldError([]string{t.Time}, err.Error()))
 			} else {
 				rec.EventTime = &ts
 			}
@@ -77,7 +95,11 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 	if len(errs) > 0 {
 		return plugins.Record{}, errs
 	}
-	rec.Payload = compact
+	// Nothing of v outlives this point: its strings share raw's bytes.
+	if !own {
+		raw = bytes.Clone(raw)
+	}
+	rec.Payload = squeeze(raw[:0], raw, &sh)
 	return rec, nil
 }
 
@@ -112,7 +134,7 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 		fv, ok := obj[f]
 		switch {
 		case !ok || fv == nil:
-			errs = append(errs, plugins.FieldError{Pointer: "/" + escape(f), Message: fmt.Sprintf("%q: key field is missing or null", f)})
+			errs = append(errs, fieldError([]string{f}, "key field is missing or null"))
 		case f == t.Time && ts != nil:
 			b = append(b, '"')
 			b = appendTime(b, *ts) // nothing in it to escape
@@ -122,8 +144,18 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 		}
 	}
 	b = append(b, ']')
+	if len(b) > maxKey {
+		errs = append(errs, fieldError(nil, fmt.Sprintf("key is %d bytes long, more than the %d bytes the databases can index (key fields: %s)", len(b), maxKey, strings.Join(t.Key, ", "))))
+		return "", errs
+	}
 	return string(b), errs
 }
+
+// maxKey bounds a key's text. PostgreSQL's unique index on (file_type,
+// record_key) takes at most 2704 bytes a row, after compression; a file
+// type's name, a file name, is at most 255 bytes. Checked with psql: a
+// 2690-byte key of hex digits overflows it.
+const maxKey = 2048
 
 // appendCanonical is canonical without a buffer for the usual key values.
 func appendCanonical(b []byte, v any) []byte {
@@ -135,9 +167,7 @@ func appendCanonical(b []byte, v any) []byte {
 			return append(b, '"')
 		}
 	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return strconv.AppendInt(b, i, 10)
-		}
+		return appendNumber(b, string(x))
 	}
 	var buf bytes.Buffer
 	canonical(&buf, v)
@@ -182,7 +212,7 @@ func canonical(buf *bytes.Buffer, v any) {
 		}
 		buf.WriteByte(']')
 	case json.Number:
-		buf.WriteString(number(x))
+		buf.Write(appendNumber(buf.AvailableBuffer(), string(x)))
 	case string:
 		quote(buf, x)
 	default:
@@ -214,43 +244,107 @@ func needsEscape(s string) bool {
 	return false
 }
 
-// number makes 1, 1.0 and 1e0 the same text.
-func number(n json.Number) string {
-	if i, err := n.Int64(); err == nil {
-		return strconv.FormatInt(i, 10)
-	}
-	if r, ok := new(big.Rat).SetString(string(n)); ok {
-		if r.IsInt() {
-			return r.Num().String()
+// appendNumber writes the JSON number s as key text: one text per value,
+// every digit kept. Integers are written in full ("-0" is "0"; 1.0, 1e0 and
+// 1 are "1"); other numbers in the layout strconv.FormatFloat(f, 'g', -1,
+// 64) gives a float64 ("0.1", "1e-05", "1.2345675e+06"), but with all of
+// the number's digits, so that 0.1 and 0.10000000000000000001 differ. Keys
+// made when numbers went through float64 keep their text wherever float64
+// held the number exactly.
+func appendNumber(b []byte, s string) []byte {
+	if plainInt(s) {
+		if s == "-0" {
+			return append(b, '0')
 		}
-		if f, _ := r.Float64(); !math.IsInf(f, 0) {
-			return strconv.FormatFloat(f, 'g', -1, 64)
-		}
+		return append(b, s...) // JSON has no leading zeros
 	}
-	return string(n)
+	neg := strings.HasPrefix(s, "-")
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(s, "-")), "e")
+	whole, frac, _ := strings.Cut(mant, ".")
+	e, err := strconv.ParseInt(strings.TrimPrefix(exp, "+"), 10, 32)
+	if exp != "" && err != nil {
+		return append(b, s...) // beyond numberFits: never a valid record's
+	}
+	digits := strings.TrimRight(whole+frac, "0")
+	k := len(digits) - len(strings.TrimLeft(digits, "0"))
+	digits = digits[k:]
+	if digits == "" {
+		return append(b, '0')
+	}
+	if neg {
+		b = append(b, '-')
+	}
+	n := len(digits)
+	dp := len(whole) - k + int(e) // the number is 0.digits × 10^dp
+	if dp >= n {
+		b = append(b, digits...)
+		for range dp - n {
+			b = append(b, '0')
+		}
+		return b
+	}
+	if x := dp - 1; x < -4 || x >= 6 {
+		b = append(b, digits[0])
+		if n > 1 {
+			b = append(append(b, '.'), digits[1:]...)
+		}
+		b = append(b, 'e')
+		if x < 0 {
+			b, x = append(b, '-'), -x
+		} else {
+			b = append(b, '+')
+		}
+		if x < 10 {
+			b = append(b, '0')
+		}
+		return strconv.AppendInt(b, int64(x), 10)
+	}
+	if dp > 0 {
+		return append(append(append(b, digits[:dp]...), '.'), digits[dp:]...)
+	}
+	b = append(b, "0."...)
+	for range -dp {
+		b = append(b, '0')
+	}
+	return append(b, digits...)
 }
 
-// eventTime reads an RFC 3339 string or unix seconds.
+// plainInt reports an optional minus and digits only.
+func plainInt(s string) bool {
+	if len(s) > 0 && s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// eventTime reads an RFC 3339 string or unix seconds, of years 0001 to 9999.
 func eventTime(v any) (time.Time, error) {
-	var ts time.Time
 	switch x := v.(type) {
 	case string:
-		var err error
-		ts, err = time.Parse(time.RFC3339Nano, x)
+		ts, err := time.Parse(time.RFC3339Nano, x)
 		if err != nil {
 			return ts, fmt.Errorf("expected an RFC 3339 time, got %s", show(v))
 		}
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil || math.IsInf(f, 0) {
-			return ts, fmt.Errorf("expected unix seconds, got %s", show(v))
+		if err := timeInRange(x, ts); err != nil {
+			return ts, err
 		}
-		sec, frac := math.Modf(f)
-		ts = time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3)
-	default:
-		return ts, fmt.Errorf("expected an RFC 3339 time or unix seconds, got %s", show(v))
+		return ts.UTC().Truncate(time.Microsecond), nil
+	case json.Number:
+		ts, err := unixTime(x)
+		if err != nil {
+			return ts, err
+		}
+		return ts.Truncate(time.Microsecond), nil
 	}
-	return ts.UTC().Truncate(time.Microsecond), nil
+	return time.Time{}, fmt.Errorf("expected an RFC 3339 time or unix seconds, got %s", show(v))
 }
 
 func fieldErrors(errs []gojsonschema.ResultError) []plugins.FieldError {
@@ -262,19 +356,26 @@ func fieldErrors(errs []gojsonschema.ResultError) []plugins.FieldError {
 				segs = append(segs, p)
 			}
 		}
-		ptr := ""
-		for _, s := range segs {
-			ptr += "/" + escape(s)
-		}
-		msg := message(e)
-		if n := len(segs); n > 0 {
-			if _, err := strconv.Atoi(segs[n-1]); err != nil {
-				msg = strconv.Quote(segs[n-1]) + ": " + msg
-			}
-		}
-		out = append(out, plugins.FieldError{Pointer: ptr, Message: msg})
+		out = append(out, fieldError(segs, message(e)))
 	}
 	return out
+}
+
+// fieldError points at segs inside the record; a message about a member
+// starts with its name.
+func fieldError(segs []string, msg string) plugins.FieldError {
+	ptr := ""
+	for _, s := range segs {
+		ptr += "/" + escape(s)
+	}
+	if n := len(segs); n > 0 {
+		if _, err := strconv.Atoi(segs[n-1]); err != nil {
+			msg = strconv.Quote(segs[n-1]) + ": " + msg
+		}
+	}
+	// Member names come from the record: valid UTF-8 once the file is read,
+	// but Record takes any bytes.
+	return plugins.FieldError{Pointer: strings.ToValidUTF8(ptr, "\uFFFD"), Message: msg}
 }
 
 // message rewords gojsonschema's errors as plain sentences with the value.
@@ -288,15 +389,42 @@ func message(e gojsonschema.ResultError) string {
 	case "format":
 		return fmt.Sprintf("does not match format %q, got %s", d["format"], show(e.Value()))
 	case "enum":
-		return fmt.Sprintf("must be one of %v, got %s", d["allowed"], show(e.Value()))
+		return enumMessage(fmt.Sprint(d["allowed"]), e.Value())
 	case "const":
-		return fmt.Sprintf("must be %v, got %s", d["allowed"], show(e.Value()))
+		return fmt.Sprintf("must be %s, got %s", cutList(fmt.Sprint(d["allowed"])), show(e.Value()))
 	case "pattern":
 		return fmt.Sprintf("does not match pattern %q, got %s", d["pattern"], show(e.Value()))
 	case "additional_property_not_allowed":
 		return fmt.Sprintf("property %q is not allowed", d["property"])
 	}
-	return strings.ToLower(e.Description()[:1]) + e.Description()[1:]
+	desc := e.Description()
+	r, n := utf8.DecodeRuneInString(desc)
+	return string(unicode.ToLower(r)) + desc[n:]
+}
+
+// enumMessage is an enum error; allowed is gojsonschema's list of the
+// values' JSON texts.
+func enumMessage(allowed string, v any) string {
+	return fmt.Sprintf("must be one of %s, got %s", cutList(allowed), show(v))
+}
+
+// maxList is how much of a list of allowed values a message shows.
+const maxList = 200
+
+// cutList shortens a list of JSON texts joined by ", " to its first ones:
+// an enum may have half a million.
+func cutList(s string) string {
+	if len(s) <= maxList {
+		return s
+	}
+	i := strings.LastIndex(s[:maxList], ", ")
+	if i < 0 {
+		i = maxList
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+	}
+	return s[:i] + ", ..."
 }
 
 // typed shows a value with its JSON type: string "3".
@@ -318,16 +446,97 @@ func typed(v any) string {
 	return show(v)
 }
 
+// showMax is how many bytes of a value a message shows.
+const showMax = clip.Max
+
+// show writes v for a message as JSON, cut at a character boundary past
+// showMax bytes. Bytes that are not UTF-8 are shown escaped (\xff), never
+// copied: messages must be valid UTF-8 whatever the record holds.
 func show(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	if len(b) > 60 {
-		return string(b[:57]) + "..."
-	}
-	return string(b)
+	return clip.Text(string(appendShow(make([]byte, 0, showMax+8), v)))
 }
+
+// appendShow writes v, stopping soon after b outgrows showMax.
+func appendShow(b []byte, v any) []byte {
+	if len(b) > showMax {
+		return b
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case string:
+		return append(appendShowString(append(b, '"'), x), '"')
+	case json.Number:
+		return appendShowString(b, string(x[:min(len(x), showMax+1)]))
+	case float64:
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if len(b) > showMax {
+				return b
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendShow(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b = append(b, '{')
+		for i, k := range keys {
+			if len(b) > showMax {
+				return b
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(appendShow(b, k), ':')
+			b = appendShow(b, x[k])
+		}
+		return append(b, '}')
+	}
+	return appendShowString(b, fmt.Sprint(v))
+}
+
+// appendShowString writes s with JSON's escapes, and \xNN for a byte that
+// is not UTF-8.
+func appendShowString(b []byte, s string) []byte {
+	for i := 0; i < len(s) && len(b) <= showMax; {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\x`...)
+			b = append(b, hexDigits[s[i]>>4], hexDigits[s[i]&15])
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case r < 0x20:
+			b = append(b, `\u00`...)
+			b = append(b, hexDigits[r>>4], hexDigits[r&15])
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
 
 func escape(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"slices"
 	"strconv"
@@ -36,8 +37,18 @@ type scanner struct {
 	cutting bool
 	mark    int
 	arena   []byte
-	start   int // where the value being cut starts in arena
-	slab    int // the next slab's size: small files need little
+	start   int   // where the value being cut starts in arena
+	slab    int   // the next slab's size: small files need little
+	limit   int64 // the most a value cut may hold
+	spill   [][]byte
+	spilled int // bytes in spill
+	// While cutting, the member or element count of each non-empty
+	// container, in the order they open: parse sizes maps and slices by
+	// them once, instead of growing them.
+	counts []int32
+	opened []int32 // the counts of the containers open, a stack
+	began  int64   // the file offset of the value being cut
+	keyAt  int64   // the file offset of the last member name key read
 
 	pooled *[bufSize]byte
 }
@@ -53,8 +64,11 @@ func (s *scanner) release() {
 // bufs are read buffers: small files come by the thousand.
 var bufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
-func newScanner(r io.Reader) *scanner {
-	s := &scanner{r: r, pooled: bufs.Get().(*[bufSize]byte)}
+// errTooLarge is a value cut past the scanner's limit; fill says which.
+var errTooLarge = errors.New("value larger than the limit")
+
+func newScanner(r io.Reader, limit int64) *scanner {
+	s := &scanner{r: r, pooled: bufs.Get().(*[bufSize]byte), limit: limit}
 	s.buf = s.pooled[:0]
 	if s.has(3) && bytes.HasPrefix(s.buf, []byte("\xEF\xBB\xBF")) {
 		s.i = 3 // a byte order mark, which offsets still count
@@ -72,7 +86,9 @@ func (s *scanner) more() bool {
 		return false
 	}
 	if s.cutting {
-		s.save(s.buf[s.mark:s.i])
+		if !s.save(s.buf[s.mark:s.i]) {
+			return false
+		}
 		s.mark = 0
 	}
 	n := copy(s.buf[:cap(s.buf)], s.buf[s.i:])
@@ -146,33 +162,72 @@ func (s *scanner) space() (byte, bool) {
 
 // begin starts cutting a value at the next byte.
 func (s *scanner) begin() {
-	s.cutting, s.mark, s.start = true, s.i, len(s.arena)
+	s.cutting, s.mark, s.start, s.began = true, s.i, len(s.arena), s.off()
 }
 
 // cut returns the bytes read since begin. They stay valid: the arena only
 // ever grows past them.
-func (s *scanner) cut() []byte {
-	s.save(s.buf[s.mark:s.i])
+func (s *scanner) cut() ([]byte, error) {
 	s.cutting = false
+	if !s.save(s.buf[s.mark:s.i]) {
+		return nil, s.err
+	}
+	if s.spill != nil {
+		// One slice of the value's exact size, outside the arena.
+		v := make([]byte, 0, s.spilled)
+		for _, b := range s.spill {
+			v = append(v, b...)
+		}
+		s.spill, s.spilled = nil, 0
+		return v, nil
+	}
 	n := len(s.arena)
-	return s.arena[s.start:n:n]
+	return s.arena[s.start:n:n], nil
 }
 
-func (s *scanner) save(p []byte) {
-	if len(s.arena)+len(p) > cap(s.arena) {
+// spillFrom is the size from which a value being cut leaves the arena for
+// blocks of its own, joined once at its end: growing one slice by
+// doubling would allocate up to four times the value.
+const spillFrom = 1 << 20
+
+// save moves p to the arena, unless the value being cut would then be
+// larger than the limit: the scanner then fails with errTooLarge, having
+// held no more than the limit and a buffer.
+func (s *scanner) save(p []byte) bool {
+	part := s.arena[s.start:]
+	if int64(len(part)+s.spilled+len(p)) > s.limit {
+		s.err = errTooLarge
+		return false
+	}
+	switch {
+	case s.spill != nil:
+		last := &s.spill[len(s.spill)-1]
+		if len(*last)+len(p) > cap(*last) {
+			s.spill = append(s.spill, make([]byte, 0, max(spillFrom, len(p))))
+			last = &s.spill[len(s.spill)-1]
+		}
+		*last = append(*last, p...)
+		s.spilled += len(p)
+		return true
+	case len(part)+len(p) > spillFrom:
+		s.spill = [][]byte{append(make([]byte, 0, 2*spillFrom), part...)}
+		s.spilled = len(part)
+		s.arena = s.arena[:s.start] // the arena keeps what values before it hold
+		return s.save(p)
+	case len(s.arena)+len(p) > cap(s.arena):
 		// A new slab: the values already cut keep the old one.
-		part := s.arena[s.start:]
 		s.slab = min(max(2*s.slab, 4<<10), slabSize)
 		slab := make([]byte, 0, max(s.slab, 2*(len(part)+len(p))))
 		s.arena = append(slab, part...)
 		s.start = 0
 	}
 	s.arena = append(s.arena, p...)
+	return true
 }
 
 // value scans one JSON value, starting at the next non-space byte.
 func (s *scanner) value() error {
-	s.stack = s.stack[:0]
+	s.stack, s.opened = s.stack[:0], s.opened[:0]
 	for {
 		opened, err := s.item()
 		if err != nil {
@@ -209,6 +264,10 @@ func (s *scanner) item() (opened bool, err error) {
 			return false, nil
 		}
 		s.stack = append(s.stack, c)
+		if s.cutting {
+			s.opened = append(s.opened, int32(len(s.counts)))
+			s.counts = append(s.counts, 1)
+		}
 		if c == '{' {
 			return true, s.member()
 		}
@@ -241,6 +300,9 @@ func (s *scanner) after() (done bool, err error) {
 		switch {
 		case c == ',':
 			s.i++
+			if s.cutting {
+				s.counts[s.opened[len(s.opened)-1]]++
+			}
 			if top == '{' {
 				return false, s.member()
 			}
@@ -248,6 +310,9 @@ func (s *scanner) after() (done bool, err error) {
 		case c == top+2:
 			s.i++
 			s.stack = s.stack[:len(s.stack)-1]
+			if s.cutting {
+				s.opened = s.opened[:len(s.opened)-1]
+			}
 		case top == '{':
 			return false, s.syntax(c, "after object key:value pair")
 		default:
@@ -450,8 +515,13 @@ func (s *scanner) syntax(c byte, context string) error {
 }
 
 // errAt is an error at the next byte, c; a byte that starts no valid rune
-// is invalid UTF-8 before it is out of place.
+// is invalid UTF-8 before it is out of place. A read that failed, or a
+// value cut too large, may have left c and what follows it short: that
+// error comes first.
 func (s *scanner) errAt(c byte, msg string) error {
+	if s.err != nil {
+		return s.err
+	}
 	if c >= utf8.RuneSelf && s.runeLen() == 0 {
 		return s.badUTF8()
 	}
@@ -459,6 +529,9 @@ func (s *scanner) errAt(c byte, msg string) error {
 }
 
 func (s *scanner) badUTF8() error {
+	if s.err != nil {
+		return s.err // the rune may be cut short
+	}
 	return &SyntaxError{Offset: s.off(), Msg: "invalid UTF-8"}
 }
 

@@ -1,25 +1,43 @@
 // Package schemas turns a folder of NAME.schema.json files into file types:
 // each routes files by name, and validates and keys their records.
+//
+// A valid record is one both databases store and query: besides its
+// schema, it holds no U+0000 and no unpaired surrogate in a string or a
+// member name, no number beyond PostgreSQL's numeric, no date-time (its
+// time, or a value "format": "date-time" applies to) outside years 0001 to
+// 9999 in UTC or with an offset PostgreSQL cannot read, and its key fits
+// PostgreSQL's index. Anything else is the record's error, with a pointer,
+// so that validate, skip_record and a load agree.
+//
+// A key is a JSON array of the key fields' values: strings as JSON, times
+// as UTC microseconds, numbers by their exact value (see appendNumber),
+// objects with sorted members.
 package schemas
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/carpipe/carpipe/plugins"
-	"github.com/carpipe/carpipe/schemas/fastcheck" // also makes "date-time" strict RFC 3339
+	"github.com/carpipe/carpipe/schemas/fastcheck"
 	"github.com/xeipuuv/gojsonschema"
 )
 
@@ -44,6 +62,8 @@ type Type struct {
 	Properties []Property
 	schema     *gojsonschema.Schema
 	fast       *fastcheck.Checker // nil: gojsonschema validates every record
+	enums      *fastcheck.Enums   // large enums, which gojsonschema is not given
+	dates      *dateCheck         // nil: no date-time but the type's time
 	workers    int
 	batch      int
 }
@@ -80,6 +100,11 @@ type Options struct {
 // Load compiles every NAME.schema.json in dir. It reports every broken
 // schema, not only the first.
 func Load(dir string, o Options) (*Set, error) {
+	return LoadContext(context.Background(), dir, o)
+}
+
+// LoadContext is Load that gives up, with ctx's error, when ctx ends.
+func LoadContext(ctx context.Context, dir string, o Options) (*Set, error) {
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()
 	}
@@ -100,7 +125,10 @@ func Load(dir string, o Options) (*Set, error) {
 	set := &Set{Dir: dir}
 	var errs []error
 	for _, n := range names {
-		t, err := compile(dir, filepath.Base(n))
+		t, err := compile(ctx, dir, filepath.Base(n))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -111,7 +139,9 @@ func Load(dir string, o Options) (*Set, error) {
 	return set, errors.Join(errs...)
 }
 
-// Route finds the type whose pattern matches a file's base name.
+// Route finds the type whose pattern matches a file's base name. A name
+// several types match is an error, with no type; so is one whose time is
+// outside years 0001 to 9999, with its type.
 func (s *Set) Route(base string) (plugins.FileType, *time.Time, error) {
 	t, ts, err := s.Find(base)
 	if t == nil {
@@ -132,7 +162,8 @@ func (s *Set) Find(base string) (*Type, *time.Time, error) {
 	case 0:
 		return nil, nil, nil
 	case 1:
-		return found[0], found[0].fileTime(base), nil
+		ts, err := found[0].fileTime(base)
+		return found[0], ts, err
 	}
 	names := make([]string, len(found))
 	for i, t := range found {
@@ -141,18 +172,25 @@ func (s *Set) Find(base string) (*Type, *time.Time, error) {
 	return nil, nil, fmt.Errorf("%w: file name %q matches several file types: %s", plugins.ErrAmbiguous, base, strings.Join(names, ", "))
 }
 
-func (t *Type) fileTime(base string) *time.Time {
+// fileTime reads the unix seconds of the pattern's "timestamp" group.
+func (t *Type) fileTime(base string) (*time.Time, error) {
 	i := t.Match.SubexpIndex("timestamp")
 	if i < 0 {
-		return nil
+		return nil, nil
 	}
 	m := t.Match.FindStringSubmatch(base)
+	if m[i] == "" {
+		return nil, nil
+	}
 	sec, err := strconv.ParseInt(m[i], 10, 64)
-	if err != nil {
-		return nil
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, nil // not a number: the name has no time
+	}
+	if err != nil || sec < minTime.Unix() || sec > maxTime.Unix() {
+		return nil, fmt.Errorf("file name %s: its time %s (unix seconds) is outside years 0001 to 9999, which the databases store", show(base), show(m[i]))
 	}
 	ts := time.Unix(sec, 0).UTC()
-	return &ts
+	return &ts, nil
 }
 
 // meta is the x-carpipe block.
@@ -164,35 +202,91 @@ type meta struct {
 	OnInvalid string   `json:"on_invalid_record"`
 }
 
-var unsupported = map[string]string{
-	"https://json-schema.org/draft/2019-09/schema": "2019-09",
-	"https://json-schema.org/draft/2020-12/schema": "2020-12",
+// drafts are the meta-schemas carpipe validates against, by their URL
+// without scheme and "#".
+var drafts = map[string]gojsonschema.Draft{
+	"json-schema.org/draft-04/schema": gojsonschema.Draft4,
+	"json-schema.org/draft-06/schema": gojsonschema.Draft6,
+	"json-schema.org/draft-07/schema": gojsonschema.Draft7,
 }
 
-func compile(dir, file string) (*Type, error) {
+var laterDraft = regexp.MustCompile(`^json-schema\.org/draft/(\d{4}-\d{2})/schema$`)
+
+// draftOf reads $schema: draft-07 when there is none. canon is the URL
+// gojsonschema knows the draft by, "" without $schema. http or https,
+// a trailing "#" and surrounding white space make no difference; anything
+// else is refused, as its keywords would be silently ignored.
+func draftOf(doc map[string]any) (d gojsonschema.Draft, canon string, err error) {
+	v, ok := doc["$schema"]
+	if !ok {
+		return gojsonschema.Draft7, "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return 0, "", fmt.Errorf("$schema is %s, not a URL naming a draft", typed(v))
+	}
+	u := strings.TrimSuffix(strings.TrimSpace(s), "#")
+	rest, ok := strings.CutPrefix(u, "http://")
+	if !ok {
+		rest, ok = strings.CutPrefix(u, "https://")
+	}
+	if d, known := drafts[rest]; ok && known {
+		return d, "http://" + rest + "#", nil
+	}
+	if m := laterDraft.FindStringSubmatch(rest); ok && m != nil {
+		return 0, "", fmt.Errorf("$schema %s names draft %s; carpipe validates draft-07 (also 04 and 06) and would silently ignore %s keywords: use \"http://json-schema.org/draft-07/schema#\"", show(s), m[1], m[1])
+	}
+	return 0, "", fmt.Errorf("$schema %s names no draft carpipe validates: use \"http://json-schema.org/draft-07/schema#\" (or draft-06, draft-04)", show(s))
+}
+
+// decodeDoc reads a schema document as gojsonschema does: numbers kept as
+// written.
+func decodeDoc(data []byte) (any, error) {
+	var doc any
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON document")
+	}
+	return doc, nil
+}
+
+func compile(ctx context.Context, dir, file string) (t *Type, err error) {
 	name := strings.TrimSuffix(file, Suffix)
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("schema %s: %s", filepath.Join(dir, file), fmt.Sprintf(format, a...))
 	}
+	defer func() {
+		if r := recover(); r != nil { // gojsonschema panics on some broken schemas
+			t, err = nil, fail("gojsonschema cannot compile it: %v", r)
+		}
+	}()
 	data, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	var doc map[string]any
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(&doc); err != nil {
+	v, err := decodeDoc(data)
+	doc, isObj := v.(map[string]any)
+	if err != nil || !isObj {
 		return nil, fail("not a JSON object: %v", err)
 	}
-	if v, ok := doc["$schema"].(string); ok {
-		if draft, bad := unsupported[strings.TrimSuffix(v, "#")]; bad {
-			return nil, fail("$schema names draft %s; carpipe validates draft-07 (also 04 and 06) and would silently ignore %s keywords: use \"http://json-schema.org/draft-07/schema#\"", draft, draft)
-		}
-	}
-	if err := checkRefs(dir, file, doc, map[string]bool{}); err != nil {
+	draft, canon, err := draftOf(doc)
+	if err != nil {
 		return nil, fail("%v", err)
 	}
-	t := &Type{name: name, File: filepath.Join(dir, file)}
+	// gojsonschema reads the files itself; some it must read rewritten.
+	served := map[string][]byte{}
+	rewrite := false
+	if canon != "" && doc["$schema"] != canon {
+		doc["$schema"], rewrite = canon, true
+	}
+	if err := checkRefs(dir, file, doc, map[string]bool{}, served); err != nil {
+		return nil, fail("%v", err)
+	}
+	t = &Type{name: name, File: filepath.Join(dir, file)}
 	if err := t.readMeta(doc); err != nil {
 		return nil, fail("x-carpipe: %v", err)
 	}
@@ -200,18 +294,82 @@ func compile(dir, file string) (*Type, error) {
 	if err := t.checkFields(doc); err != nil {
 		return nil, fail("x-carpipe: %v", err)
 	}
+	given, enums, err := fastcheck.TakeEnums(ctx, doc)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	if rewrite || enums != nil {
+		b, err := json.Marshal(given)
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		served["/"+file] = b
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	sl := gojsonschema.NewSchemaLoader()
-	sl.Draft = gojsonschema.Draft7
-	sl.AutoDetect = true
+	sl.Draft = draft // $schema read exactly, above
+	sl.AutoDetect = false
 	// Refs resolve only inside the schemas folder: http.Dir refuses "..".
-	loader := gojsonschema.NewReferenceLoaderFileSystem("file:///"+file, http.Dir(dir))
+	loader := gojsonschema.NewReferenceLoaderFileSystem(fileURL(file), schemaFS{http.Dir(dir), served})
 	s, err := sl.Compile(loader)
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	t.schema = s
+	g, err := mirror(s)
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	if cyc := loop(g); cyc != nil {
+		// From the first place in name order, so that the message is one.
+		var at []string
+		for _, n := range cyc[1:] {
+			at = append(at, n.where("file:///"+file))
+		}
+		first := slices.Index(at, slices.Min(at))
+		at = append(at[first:], at[:first]...)
+		at = append(at, at[0])
+		return nil, fail("$ref cycle %s applies the same subschemas to one value round and round, so validation would never end; recursion must go through properties or items", strings.Join(at, " -> "))
+	}
+	t.schema, t.enums = s, enums
+	t.dates = newDateCheck(g, t.Time)
 	t.fast = fastcheck.Compile(doc, file)
 	return t, nil
+}
+
+// fileURL is the URL gojsonschema reads file by. It unescapes the path
+// with url.QueryUnescape, so "+" must be escaped along with "%" and "#".
+func fileURL(file string) string {
+	return "file:///" + strings.ReplaceAll(url.PathEscape(file), "+", "%2B")
+}
+
+// schemaFS is the schemas folder as gojsonschema reads it, some files
+// served rewritten: by their path, with a leading "/".
+type schemaFS struct {
+	dir    http.Dir
+	served map[string][]byte
+}
+
+func (f schemaFS) Open(name string) (http.File, error) {
+	if b, ok := f.served[name]; ok {
+		return memFile{bytes.NewReader(b)}, nil
+	}
+	return f.dir.Open(name)
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error                       { return nil }
+func (memFile) Readdir(int) ([]fs.FileInfo, error) { return nil, errors.New("not a folder") }
+func (memFile) Stat() (fs.FileInfo, error)         { return nil, errors.New("no file info") }
+
+func (t *Type) enumErrors(v any) []plugins.FieldError {
+	var out []plugins.FieldError
+	for _, f := range t.enums.Check(v) {
+		out = append(out, fieldError(f.Path, enumMessage(f.Allowed, f.Value)))
+	}
+	return out
 }
 
 func (t *Type) readMeta(doc map[string]any) error {
@@ -290,7 +448,8 @@ func properties(doc map[string]any) []Property {
 
 // checkRefs makes sure compiling a schema reads nothing but files of the
 // schemas folder: gojsonschema would fetch http refs and read file:// ones.
-func checkRefs(dir, file string, v any, visited map[string]bool) error {
+// Files whose $schema gojsonschema would misread go to served, rewritten.
+func checkRefs(dir, file string, v any, visited map[string]bool, served map[string][]byte) error {
 	visited[file] = true
 	var fileRefs bool
 	var absID string
@@ -298,7 +457,8 @@ func checkRefs(dir, file string, v any, visited map[string]bool) error {
 	walk = func(v any) error {
 		switch x := v.(type) {
 		case map[string]any:
-			for k, c := range x {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
+				c := x[k]
 				s, isStr := c.(string)
 				switch {
 				case k == "$ref" && isStr:
@@ -309,7 +469,7 @@ func checkRefs(dir, file string, v any, visited map[string]bool) error {
 					if target != "" {
 						fileRefs = true
 						if !visited[target] {
-							if err := checkRefFile(dir, target, visited); err != nil {
+							if err := checkRefFile(dir, target, visited, served); err != nil {
 								return err
 							}
 						}
@@ -350,6 +510,11 @@ func localRef(dir, ref string) (string, error) {
 	if strings.Contains(target, ":") || strings.HasPrefix(target, "/") || strings.Contains(target, "\\") {
 		return "", fmt.Errorf("$ref %q is not a file in the schemas folder; carpipe never fetches schemas from the network or other folders", ref)
 	}
+	// The file gojsonschema will open: it unescapes as a query does.
+	target, err := url.QueryUnescape(target)
+	if err != nil {
+		return "", fmt.Errorf("$ref %q: %v", ref, err)
+	}
 	clean := path.Clean(target)
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", fmt.Errorf("$ref %q leaves the schemas folder", ref)
@@ -360,14 +525,31 @@ func localRef(dir, ref string) (string, error) {
 	return clean, nil
 }
 
-func checkRefFile(dir, file string, visited map[string]bool) error {
+func checkRefFile(dir, file string, visited map[string]bool, served map[string][]byte) error {
 	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
 	if err != nil {
 		return err
 	}
-	var doc any
-	if err := json.Unmarshal(data, &doc); err != nil {
+	doc, err := decodeDoc(data)
+	if err != nil {
 		return fmt.Errorf("%s: %v", file, err)
 	}
-	return checkRefs(dir, file, doc, visited)
+	if m, ok := doc.(map[string]any); ok {
+		_, canon, err := draftOf(m)
+		if err != nil {
+			return fmt.Errorf("%s: %v", file, err)
+		}
+		if canon != "" && m["$schema"] != canon {
+			m["$schema"] = canon
+			b, err := json.Marshal(m)
+			if err != nil {
+				return fmt.Errorf("%s: %v", file, err)
+			}
+			served["/"+file] = b
+		}
+	}
+	if ptr, n := fastcheck.LargeEnum(doc); n > 0 {
+		return fmt.Errorf("%s: enum at %s has %d values: carpipe checks enums of more than %d values only in the schema file itself", file, ptr, n, fastcheck.MaxEnum)
+	}
+	return checkRefs(dir, file, doc, visited, served)
 }

@@ -200,9 +200,10 @@ func TestNoKeyAndNumbers(t *testing.T) {
 	}
 }
 
-// TestHugeNumbers: gojsonschema panics comparing numbers beyond big.Rat
-// or float64; such a record is rejected with a message and its neighbours
-// load.
+// TestHugeNumbers: gojsonschema panics comparing numbers beyond float64
+// (1e400 under "enum"); such a record is rejected with a message and its
+// neighbours load. Numbers beyond big.Rat, where it panics on "minimum",
+// are beyond what the databases store and never reach it.
 func TestHugeNumbers(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "m.schema.json", `{"type":"object","properties":{"n":{"minimum":0},"e":{"enum":[1,2]}}}`)
@@ -218,14 +219,15 @@ func TestHugeNumbers(t *testing.T) {
 	if len(recs) != 2 || len(rejs) != 2 || rejs[0].Index != 1 || rejs[1].Index != 2 {
 		t.Fatalf("records %+v, rejects %+v; want records 0 and 3, rejects 1 and 2", recs, rejs)
 	}
-	for _, r := range rejs {
-		if msg := r.Errors[0].Message; !strings.Contains(msg, "cannot be checked against the schema") {
-			t.Errorf("reject %d: %q", r.Index, msg)
-		}
+	if msg := rejs[0].Errors[0].Message; !strings.Contains(msg, "beyond what the databases store") {
+		t.Errorf("reject 1: %q", msg)
+	}
+	if msg := rejs[1].Errors[0].Message; !strings.Contains(msg, "cannot be checked against the schema") {
+		t.Errorf("reject 2: %q", msg)
 	}
 }
 
-func write(t *testing.T, dir, name, data string) {
+func write(t testing.TB, dir, name, data string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 		t.Fatal(err)

@@ -8,8 +8,9 @@
 // Values are those encoding/json makes with UseNumber: map[string]any,
 // []any, json.Number, string, bool and nil.
 //
-// Importing the package makes its strict checker gojsonschema's
-// "date-time" format (see formats.go).
+// The package changes nothing of gojsonschema's: its format checkers stay
+// the stock ones. It also takes large enums off gojsonschema's hands (see
+// enums.go).
 package fastcheck
 
 import (
@@ -40,8 +41,8 @@ type node struct {
 	strFormat     func(string) bool
 	numFormat     func(*big.Rat) bool
 	hasConst      bool
-	constVal      any   // as encoding/json decodes gojsonschema's text
-	enum          []any // likewise
+	constVal      any      // as encoding/json decodes gojsonschema's text
+	enum          *enumSet // likewise; nil: none
 }
 
 const (
@@ -161,15 +162,7 @@ func (n *node) valid(v any) bool {
 	if n.hasConst && !sameCanonical(n.constVal, v) {
 		return false
 	}
-	if len(n.enum) > 0 {
-		for _, e := range n.enum {
-			if sameCanonical(e, v) {
-				return true
-			}
-		}
-		return false
-	}
-	return true
+	return n.enum == nil || n.enum.has(v)
 }
 
 func (n *node) allows(t uint8) bool { return n.types == 0 || n.types&t != 0 }

@@ -62,8 +62,10 @@ func TestEdges(t *testing.T) {
 		{"strings", `{"p": "ab-123"}`, false},
 		{"strings", `{"u": "xéz"}`, true},
 		{"strings", `{"t": "2020-01-01T00:00:00Z"}`, true},
-		{"strings", `{"t": "2020-01-01"}`, false},
-		{"strings", `{"t": 5}`, true},
+		{"strings", `{"t": "2020-01-01"}`, true}, // stock "date-time" takes a bare date
+		{"strings", `{"t": "12:00:00"}`, true},   // and a bare time
+		{"strings", `{"t": "2020-01-01T00:00"}`, false},
+		{"strings", `{"t": 5}`, false}, // and no number
 		{"strings", `{"e": 5}`, false}, // gojsonschema's checkers fail non-strings
 		{"strings", `{"e": "nope"}`, false},
 		{"strings", `{"ip": "1.2.3.4"}`, true},

@@ -10,9 +10,10 @@ import (
 var errUnsupported = errors.New("outside the fast checker's subset")
 
 // Compile compiles a record schema document, decoded with UseNumber, that
-// gojsonschema compiled from file with draft-07 and AutoDetect. It returns
-// nil, and gojsonschema must judge every record, when the schema uses
-// anything whose gojsonschema semantics it does not mirror.
+// gojsonschema compiled from file with the draft its $schema names (draft-07
+// without one). It returns nil, and gojsonschema must judge every record,
+// when the schema uses anything whose gojsonschema semantics it does not
+// mirror.
 func Compile(doc map[string]any, file string) *Checker {
 	draft, ok := detectDraft(doc)
 	if !ok {
@@ -29,9 +30,9 @@ func Compile(doc map[string]any, file string) *Checker {
 	return &Checker{root: n}
 }
 
-// detectDraft mirrors gojsonschema's detection with Draft7 and AutoDetect:
-// a known meta-schema URL picks the draft, anything else is draft-07.
-// Unusual spellings are left to gojsonschema.
+// detectDraft reads the draft as gojsonschema knows its URL, which the
+// schemas package writes in place of any spelling it accepts. Anything else
+// is left to gojsonschema.
 func detectDraft(doc map[string]any) (int, bool) {
 	v, ok := doc["$schema"]
 	if !ok {
@@ -171,12 +172,8 @@ func (c *compiler) schema(v any) (*node, error) {
 		if !ok {
 			return nil, errUnsupported
 		}
-		for _, e := range list {
-			cv, err := canonicalValue(e)
-			if err != nil {
-				return nil, errUnsupported
-			}
-			n.enum = append(n.enum, cv)
+		if n.enum, err = newEnumSet(list); err != nil {
+			return nil, err
 		}
 	}
 	return n, nil

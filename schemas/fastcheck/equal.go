@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // sameCanonical reports whether v, a record's value, is c once both go
@@ -63,8 +64,25 @@ func sameCanonical(c, v any) bool {
 }
 
 // canonicalText is gojsonschema's marshalWithoutNumber: the JSON text of v
-// after a round trip through float64s.
+// after a round trip through float64s. Strings and numbers, the members of
+// large enums, take a shortcut to the same text.
 func canonicalText(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		if utf8.ValidString(x) {
+			b, err := json.Marshal(x) // decoding it gives x back
+			return string(b), err
+		}
+	case json.Number:
+		if jsonNumber(string(x)) {
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil {
+				return "", err // encoding/json refuses it too
+			}
+			b, err := json.Marshal(f)
+			return string(b), err
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", err
@@ -80,6 +98,16 @@ func canonicalText(v any) (string, error) {
 // canonicalValue decodes a schema's enum or const member the way its
 // comparison text is made, checking that the text comes back unchanged.
 func canonicalValue(v any) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if utf8.ValidString(x) {
+			return x, nil
+		}
+	case json.Number:
+		if jsonNumber(string(x)) {
+			return strconv.ParseFloat(string(x), 64)
+		}
+	}
 	text, err := canonicalText(v)
 	if err != nil {
 		return nil, err
