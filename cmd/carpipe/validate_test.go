@@ -135,4 +135,3 @@ func TestValidateNeverFetches(t *testing.T) {
 		t.Fatalf("validate made %d network requests", hits.Load())
 	}
 }
-
