@@ -146,3 +146,8 @@ func wantContains(t *testing.T, s string, subs ...string) {
 		}
 	}
 }
+
+func abs(p string) string {
+	a, _ := filepath.Abs(p)
+	return a
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"os/exec"
@@ -105,85 +104,5 @@ func TestJUnitSchema(t *testing.T) {
 				t.Errorf("exit %d with %d failures in the report", code, doc.Failures)
 			}
 		})
-	}
-}
-
-// TestValidateStrictEveryFormat: under --strict, unmatched files and
-// warnings fail in every format, as they fail the exit code.
-func TestValidateStrictEveryFormat(t *testing.T) {
-	files := abs("../../testdata/validate/strict/files")
-	for _, strict := range []bool{false, true} {
-		args := []string{"validate", "--schemas", abs("../../schemas")}
-		want := exitOK
-		if strict {
-			args, want = append(args, "--strict"), exitPartial
-		}
-		out := map[string]string{}
-		for _, format := range []string{"text", "json", "github", "junit"} {
-			code, stdout, errs := carpipe(t, append(args, "--format", format, files)...)
-			wantCode(t, code, want, stdout, errs)
-			out[format] = stdout
-		}
-		var doc struct {
-			Summary summary
-			Files   []struct{ Failed bool }
-			Passed  bool
-		}
-		if err := json.Unmarshal([]byte(out["json"]), &doc); err != nil {
-			t.Fatal(err)
-		}
-		failed := 0
-		for _, f := range doc.Files {
-			if f.Failed {
-				failed++
-			}
-		}
-		if doc.Passed != (want == exitOK) {
-			t.Errorf("json: passed %v with exit %d", doc.Passed, want)
-		}
-		gh := out["github"]
-		if strict {
-			// The unmatched README and the file with a duplicate key.
-			if doc.Summary.Failed != 2 || failed != 2 {
-				t.Errorf("json: %d failed, %d files failed, want 2", doc.Summary.Failed, failed)
-			}
-			if strings.Contains(gh, "::notice") || strings.Contains(gh, "::warning") || strings.Count(gh, "::error") != 2 {
-				t.Errorf("github under --strict: want two errors, no notice or warning:\n%s", gh)
-			}
-			wantContains(t, out["junit"], `failures="2"`, `type="unmatched"`, `type="warning"`)
-			wantContains(t, out["text"], "2 failed under --strict", "README.txt: unmatched (no file type claims this name); fails under --strict")
-		} else {
-			if doc.Summary.Failed != 0 || failed != 0 {
-				t.Errorf("json: %d failed without --strict", doc.Summary.Failed)
-			}
-			if strings.Contains(gh, "::error") || !strings.Contains(gh, "::notice") || !strings.Contains(gh, "::warning") {
-				t.Errorf("github without --strict: want a notice and a warning, no error:\n%s", gh)
-			}
-			wantContains(t, out["junit"], `failures="0"`, `skipped="1"`)
-		}
-	}
-}
-
-// TestValidateNoData: an empty folder, or one no file type claims a file
-// of, is said; --require-files makes it fail.
-func TestValidateNoData(t *testing.T) {
-	empty := t.TempDir()
-	for _, c := range []struct {
-		args      []string
-		code      int
-		want, out string
-	}{
-		{[]string{empty}, exitOK, "carpipe: warning: no data files in " + empty + ": no files at all\n", "0 files"},
-		{[]string{"--require-files", empty}, exitPartial, "carpipe: no data files in " + empty + " (--require-files): no files at all\n", "0 files"},
-		{[]string{"--require-files", "--format", "json", empty}, exitPartial, "(--require-files): no files at all", `"passed": false`},
-		{[]string{"--require-files", "--format", "github", empty}, exitPartial, "(--require-files)", "::error title=carpipe::no data files in " + empty},
-		{[]string{"--require-files", abs("../../testdata/validate/valid/files")}, exitOK, "", "2 valid"},
-	} {
-		code, out, errs := carpipe(t, append([]string{"validate", "--schemas", abs("../../schemas")}, c.args...)...)
-		wantCode(t, code, c.code, out, errs)
-		if c.want == "" && errs != "" || !strings.Contains(errs, c.want) {
-			t.Errorf("%v: stderr %q, want %q", c.args, errs, c.want)
-		}
-		wantContains(t, out, c.out)
 	}
 }

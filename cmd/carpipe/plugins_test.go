@@ -173,10 +173,3 @@ func TestConfigSchemaRefuses(t *testing.T) {
 		}
 	}
 }
-
-func TestConfigCommandUsage(t *testing.T) {
-	for _, args := range [][]string{{"config"}, {"config", "lint"}, {"config", "schema", "extra"}} {
-		code, out, errs := carpipe(t, args...)
-		wantCode(t, code, exitUsage, out, errs)
-	}
-}

@@ -33,13 +33,13 @@ func TestMain(m *testing.M) {
 	// Started through binary's link, this test binary is carpipe itself:
 	// the same code as main, and nothing more to build.
 	if filepath.Base(os.Args[0]) == "carpipe" {
-		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(runCarpipe())
 	}
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	scriptMain(m, func() {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+	})
 }
 
 // binary returns a carpipe command for the tests to start as a process:
