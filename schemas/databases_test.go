@@ -111,7 +111,7 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 			if _, err := l.ApplyViews(ctx, set.Views()); err != nil {
 				t.Fatal(err)
 			}
-			run, err := l.StartRun(ctx, "verdict")
+			run, err := l.StartRun(ctx, "verdict", "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -78,7 +78,7 @@ func (c *cli) check(names []string, format string) error {
 	problems := flatten(err)
 	lintErr, unset := engine.Lint(cfg, plugins.Default)
 	problems = append(problems, flatten(lintErr)...)
-	set, serr := schemas.Load(cfg.Schemas, schemas.Options{})
+	set, serr := schemas.LoadContext(c.ctx, cfg.Schemas, schemas.Options{})
 	problems = append(problems, flatten(serr)...)
 	types := 0
 	if set != nil {

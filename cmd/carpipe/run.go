@@ -26,7 +26,7 @@ func (c *cli) pipeline(workers int) (*engine.Engine, error) {
 	if len(cfg.Inputs) == 0 {
 		return nil, &exitError{exitUsage, config.Problems{{Pos: config.Pos{File: cfg.Path}, Msg: "no inputs: declare at least one"}}}
 	}
-	set, err := schemas.Load(cfg.Schemas, schemas.Options{})
+	set, err := schemas.LoadContext(c.ctx, cfg.Schemas, schemas.Options{})
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}

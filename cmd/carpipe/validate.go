@@ -101,7 +101,7 @@ func (c *cli) validate(cmd *cobra.Command, paths []string, dir, format string, k
 			defer e.Close()
 		}
 	}
-	set, err := schemas.Load(dir, schemas.Options{})
+	set, err := schemas.LoadContext(c.ctx, dir, schemas.Options{})
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}

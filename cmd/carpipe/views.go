@@ -50,7 +50,7 @@ a DBA to review or apply. Reads the schema files only.`,
 					}
 				}
 			}
-			set, err := schemas.Load(dir, schemas.Options{})
+			set, err := schemas.LoadContext(c.ctx, dir, schemas.Options{})
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}

@@ -68,7 +68,7 @@ func viewCreate(d string, v plugins.View) (string, string) {
 // rfc3339 is the shape of a date-time a Postgres cast accepts; anything
 // else (records loaded under an older schema) reads as NULL rather than
 // making every query of the view fail.
-const rfc3339 = `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)([.][0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+const rfc3339 = `^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)([.][0-9]+)?([Zz]|[+-](0[0-9]|1[0-5]):[0-5][0-9])$`
 
 // columnExpr reads one property with the column's type. A value of another
 // JSON type reads as NULL, so a view never fails on old records. Casts sit
@@ -86,7 +86,9 @@ func columnExpr(d string, c plugins.Column) string {
 		case plugins.ColInteger:
 			return "CASE WHEN " + is("number") + " THEN CASE WHEN (" + v + ")::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN (" + v + ")::numeric::bigint END END"
 		case plugins.ColNumber:
-			return "CASE WHEN " + is("number") + " THEN (" + v + ")::numeric::double precision END"
+			// A number past float8's range reads NULL rather than fail the query.
+			n := "(" + v + ")::numeric"
+			return "CASE WHEN " + is("number") + " THEN CASE WHEN " + n + " = 0 OR abs(" + n + ") BETWEEN 1e-307 AND 1e308 THEN " + n + "::double precision END END"
 		case plugins.ColBoolean:
 			return "CASE WHEN " + is("boolean") + " THEN (" + v + ")::boolean END"
 		}
