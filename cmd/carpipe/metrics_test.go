@@ -387,8 +387,18 @@ outputs:
 		t.Fatal(err)
 	}
 	defer db.Close()
-	other := &store.Store{DB: db, Dialect: dialect.SQLite}
+	holders, err := filepath.EvalSymlinks(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another live process: its holder's lock is held for the whole run.
+	other := &store.Store{DB: db, Dialect: dialect.SQLite, Holders: holders + "-holders"}
 	other.Open()
+	release, err := other.Hold(t.Context(), "another-host:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	if got, err := other.Claim(t.Context(), "another-host:1", "a", []string{"objects_detection_1600000062.json"}, time.Hour); err != nil || len(got) != 1 {
 		t.Fatalf("claim: %v %v", got, err)
 	}

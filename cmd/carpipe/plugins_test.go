@@ -112,20 +112,22 @@ func TestConfigSchemaExamples(t *testing.T) {
 		spec, _ := plugins.Default.Output(n)
 		examples["sample of output "+n] = map[string]any{"version": 1, "name": "s", "inputs": dir, "outputs": yamlDoc(t, n, []byte(spec.Sample))}
 	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
 	n := 0
-	for i, b := range blocks {
-		if strings.HasPrefix(b[1], "version: 1\n") {
-			examples[fmt.Sprint("README yaml block ", i)] = yamlDoc(t, "README", []byte(b[1]))
-			n++
+	for _, doc := range []string{"README.md", "docs/config.md"} {
+		text, err := os.ReadFile("../../" + doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(text), -1)
+		for i, b := range blocks {
+			if strings.HasPrefix(b[1], "version: 1\n") {
+				examples[fmt.Sprint(doc, " yaml block ", i)] = yamlDoc(t, doc, []byte(b[1]))
+				n++
+			}
 		}
 	}
 	if n == 0 {
-		t.Fatal("no config example found in the README")
+		t.Fatal("no config example found in the README or docs/config.md")
 	}
 	for name, doc := range examples {
 		if errs := validate(t, s, doc); len(errs) > 0 {

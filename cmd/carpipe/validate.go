@@ -206,11 +206,11 @@ func (k verdict) passed(rs []engine.Report) bool {
 // finish writes the reports and picks the exit code.
 func (k verdict) finish(c *cli, write func(io.Writer, []engine.Report, verdict) error, rs []engine.Report) error {
 	if noData(rs) {
-		level := slog.LevelWarn
 		if k.requireFiles {
-			level = slog.LevelError
+			c.report(errors.New(k.noDataMessage(rs)), exitPartial)
+		} else {
+			c.problems(slog.LevelWarn, []error{errors.New(k.noDataMessage(rs))})
 		}
-		c.problems(level, []error{errors.New(k.noDataMessage(rs))})
 	}
 	if err := write(c.stdout, rs, k); err != nil {
 		return fatalError(err)
