@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/schemas/fastcheck"
@@ -246,12 +247,35 @@ func decodeDoc(data []byte) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	if err := d.Decode(&doc); err != nil {
-		return nil, err
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, at(data, se.Offset, err)
+		}
+		return nil, at(data, int64(len(data)), err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON document")
+		return nil, at(data, d.InputOffset(), errors.New("data after the JSON document"))
 	}
 	return doc, nil
+}
+
+// syntaxError is a schema's syntax error at its line and column, as
+// editors count them (a column is a count of characters).
+type syntaxError struct {
+	line, col int
+	err       error
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("%d:%d: invalid JSON: %v", e.line, e.col, e.err)
+}
+
+func at(data []byte, off int64, err error) error {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	return &syntaxError{line, col, err}
 }
 
 func compile(ctx context.Context, dir, file string) (t *Type, err error) {
@@ -271,7 +295,11 @@ func compile(ctx context.Context, dir, file string) (t *Type, err error) {
 	v, err := decodeDoc(data)
 	doc, isObj := v.(map[string]any)
 	if err != nil || !isObj {
-		return nil, fail("not a JSON object: %v", err)
+		var se *syntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("schema %s:%v", filepath.Join(dir, file), se)
+		}
+		return nil, fail("not a JSON object")
 	}
 	draft, canon, err := draftOf(doc)
 	if err != nil {
