@@ -112,18 +112,7 @@ func (f *fixture) write(name, body string) {
 
 func (f *fixture) run(prepare func(*flaky)) engine.Summary {
 	f.t.Helper()
-	e, err := engine.New(context.Background(), f.cfg, f.reg, f.router, engine.Options{Workers: 2})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer e.Close()
-	if prepare != nil {
-		prepare(f.input)
-	}
-	s, err := e.Run(context.Background())
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	s, _ := f.outcomes(prepare)
 	return s
 }
 

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/fastcheck"
 	"github.com/carpipe/carpipe/schemas/internal/clip"
 	"github.com/xeipuuv/gojsonschema"
 )
@@ -252,7 +253,7 @@ func needsEscape(s string) bool {
 // made when numbers went through float64 keep their text wherever float64
 // held the number exactly.
 func appendNumber(b []byte, s string) []byte {
-	if plainInt(s) {
+	if fastcheck.PlainInt(s) {
 		if s == "-0" {
 			return append(b, '0')
 		}
@@ -307,22 +308,6 @@ func appendNumber(b []byte, s string) []byte {
 		b = append(b, '0')
 	}
 	return append(b, digits...)
-}
-
-// plainInt reports an optional minus and digits only.
-func plainInt(s string) bool {
-	if len(s) > 0 && s[0] == '-' {
-		s = s[1:]
-	}
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // eventTime reads an RFC 3339 string or unix seconds, of years 0001 to 9999.

@@ -23,7 +23,7 @@ func (n *node) number(num json.Number) bool {
 	s := string(num)
 	// gojsonschema's dependencies check takes the kind of any value, a
 	// number's through big.Rat, and panics where big.Rat fails.
-	if n.obj != nil && len(n.obj.deps) > 0 && !plainInt(s) {
+	if n.obj != nil && len(n.obj.deps) > 0 && !PlainInt(s) {
 		if _, ok := new(big.Rat).SetString(s); !ok {
 			return false
 		}
@@ -46,15 +46,15 @@ func (n *node) number(num json.Number) bool {
 // isInteger is gojsonschema's test: big.Rat parses it and it is whole,
 // so 1.0 and 1e2 are integers and 1e1000001 (too big for big.Rat) is not.
 func isInteger(s string) bool {
-	if plainInt(s) {
+	if PlainInt(s) {
 		return true
 	}
 	r, ok := new(big.Rat).SetString(s)
 	return ok && r.IsInt()
 }
 
-// plainInt reports an optional minus and digits only.
-func plainInt(s string) bool {
+// PlainInt reports an optional minus and digits only.
+func PlainInt(s string) bool {
 	if len(s) > 0 && s[0] == '-' {
 		s = s[1:]
 	}
@@ -72,7 +72,7 @@ func plainInt(s string) bool {
 func (nr *numberRules) valid(s string) bool {
 	var i int64
 	isInt := false
-	if plainInt(s) {
+	if PlainInt(s) {
 		if v, err := strconv.ParseInt(s, 10, 64); err == nil {
 			i, isInt = v, true
 		}
@@ -145,7 +145,7 @@ func wild(v any) bool {
 		if !jsonNumber(s) {
 			return true
 		}
-		if plainInt(s) && len(s) < 300 {
+		if PlainInt(s) && len(s) < 300 {
 			return false // within float64 and big.Rat
 		}
 		if _, err := strconv.ParseFloat(s, 64); err != nil {

@@ -139,7 +139,7 @@ func (d *Dir) Open(_ context.Context, p string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	defer r.Close() // files opened through it stay open
-	if err := realFolders(r, path.Dir(p)); err != nil {
+	if err := realFolders(r, path.Dir(p), false); err != nil {
 		switch {
 		case errors.Is(err, errLinked):
 			return nil, fmt.Errorf("%s: %w (%v)", p, plugins.ErrNotRegular, err)
@@ -193,8 +193,9 @@ func notRegular(p string, m fs.FileMode) error {
 // realFolders checks that every folder of the slash path dir below the root
 // is a folder, not a link: the root would follow a link to another folder
 // inside it, and a move or a delete there would reach a file never listed.
-// A missing folder gives an error wrapping fs.ErrNotExist.
-func realFolders(r *os.Root, dir string) error {
+// A missing folder gives an error wrapping fs.ErrNotExist, unless create
+// makes it.
+func realFolders(r *os.Root, dir string, create bool) error {
 	if dir == "." {
 		return nil
 	}
@@ -202,6 +203,11 @@ func realFolders(r *os.Root, dir string) error {
 	for i := range parts {
 		sub := strings.Join(parts[:i+1], "/")
 		fi, err := r.Lstat(sub)
+		if create && errors.Is(err, fs.ErrNotExist) {
+			if err = r.Mkdir(sub, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
+				fi, err = r.Lstat(sub) // made here, or by another process meanwhile
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -223,30 +229,6 @@ func isFolder(sub string, fi fs.FileInfo) error {
 		return fmt.Errorf("%s %w", sub, errLinked)
 	case !fi.IsDir():
 		return fmt.Errorf("%s %w", sub, errNotFolder)
-	}
-	return nil
-}
-
-// makeFolders is realFolders that creates the missing folders.
-func makeFolders(r *os.Root, dir string) error {
-	if dir == "." {
-		return nil
-	}
-	parts := strings.Split(dir, "/")
-	for i := range parts {
-		sub := strings.Join(parts[:i+1], "/")
-		fi, err := r.Lstat(sub)
-		if errors.Is(err, fs.ErrNotExist) {
-			if err = r.Mkdir(sub, 0o755); err == nil || errors.Is(err, fs.ErrExist) {
-				fi, err = r.Lstat(sub) // made here, or by another process meanwhile
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if err := isFolder(sub, fi); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -278,7 +260,7 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 	if err := d.source(r, p); err != nil {
 		return "", err
 	}
-	if err := makeFolders(r, dir); err != nil {
+	if err := realFolders(r, dir, true); err != nil {
 		return "", fmt.Errorf("moving %s into %s: %w", p, dir, err)
 	}
 	name := path.Base(p)
@@ -324,7 +306,7 @@ func (d *Dir) Move(_ context.Context, p, dir string) (string, error) {
 // source checks the file to move or delete: there, not a folder, and not
 // reached through a linked folder.
 func (d *Dir) source(r *os.Root, p string) error {
-	err := realFolders(r, path.Dir(p))
+	err := realFolders(r, path.Dir(p), false)
 	var fi fs.FileInfo
 	if err == nil {
 		fi, err = r.Lstat(p)
