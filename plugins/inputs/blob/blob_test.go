@@ -186,14 +186,7 @@ func TestFileListsExactNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := initBlob(t, "file://"+filepath.ToSlash(dir), func(b *Blob) { b.Prefix = "" })
-	files, err := b.List(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range files {
-		got = append(got, f.Path)
-	}
+	got := listed(t, b)
 	slices.Sort(got)
 	if want := []string{`c\d.json`, "xA.json"}; !slices.Equal(got, want) {
 		t.Errorf("List: %q; want %q", got, want)
@@ -260,14 +253,7 @@ func TestListSkipsEscapingKeys(t *testing.T) {
 	for _, k := range []string{"../evil.json", "a/../../b.json", "..", "..\\evil.json", "a\\..\\..\\b.json", "/abs.json", "sub\\x.json", "ok.json"} {
 		s.put(t, root+k, []byte("x"), time.Now())
 	}
-	files, err := b.List(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range files {
-		got = append(got, f.Path)
-	}
+	got := listed(t, b)
 	// A backslash is a plain character, unless it would make a way up on
 	// a server where it separates folders.
 	if !slices.Equal(got, []string{"ok.json", `sub\x.json`}) {

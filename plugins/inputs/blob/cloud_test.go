@@ -196,14 +196,7 @@ func TestS3ListSkipsEscapingKeys(t *testing.T) {
 	}
 	st.put(t, "evil.json", []byte("outside"), time.Now())
 	b := initBlob(t, url)
-	files, err := b.List(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range files {
-		got = append(got, f.Path)
-	}
+	got := listed(t, b)
 	if !slices.Equal(got, []string{"ok.json"}) {
 		t.Errorf("List: %q; want only ok.json", got)
 	}
@@ -225,14 +218,7 @@ func checkEscapeSequences(t *testing.T, st store, open func() *Blob) {
 	st.put(t, root+"y__0x42__.json", []byte("encoded, alone"), time.Now())
 	st.put(t, root+"xA.json", []byte("plain"), time.Now())
 	b := open()
-	files, err := b.List(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range files {
-		got = append(got, f.Path)
-	}
+	got := listed(t, b)
 	if !slices.Equal(got, []string{"xA.json"}) {
 		t.Errorf("List: %q; want only xA.json", got)
 	}
@@ -531,4 +517,18 @@ func gcsStore(srv *fakestorage.Server, bucket string) store {
 			return out
 		},
 	}
+}
+
+// listed is the paths List returns.
+func listed(t *testing.T, b *Blob) []string {
+	t.Helper()
+	files, err := b.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Path)
+	}
+	return got
 }
