@@ -122,7 +122,7 @@ func (e *Engine) leased(work, stop context.Context, run int64, l lease, report f
 					claimed = append(claimed, j)
 					continue
 				}
-				e.log.Debug("file claimed by another process; skipped", "input", j.in.name, "path", j.file.Path)
+				e.log.Debug("file held by another live process; left to it", "input", j.in.name, "path", j.file.Path)
 				report(j, result{outcome: plugins.OutcomeHeld, reason: reasonClaimed}, time.Since(start))
 			}
 			if len(claimed) > 0 {
