@@ -22,7 +22,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	dup := f.Float64("dup", 0.01, "fraction of records repeating an earlier key")
 	bad := f.Float64("bad", 0, "fraction of invalid records")
 	seed := f.Uint64("seed", 1, "random seed; the same seed writes the same bytes")
-	csvPath := f.String("csv", "", "also write the unique valid records, flattened for psql \\copy into records, to this file")
+	typed := f.String("typed-csv", "", "also write every valid record, duplicates included, flattened into one CSV file per hand-made table (objects_detection.csv, vehicle_status.csv) in this folder")
 	if err := f.Parse(args); err != nil {
 		return 2
 	}
@@ -30,16 +30,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	g := &gen{rnd: rand.New(rand.NewPCG(*seed, 0x636172)), dup: *dup, bad: *bad, seen: map[string]bool{}, keys: map[string][]string{}}
-	if *csvPath != "" {
-		cf, err := os.Create(*csvPath)
-		if err != nil {
+	g := &gen{rnd: rand.New(rand.NewPCG(*seed, 0x636172)), dup: *dup, bad: *bad, keys: map[string][]string{}}
+	if *typed != "" {
+		if err := g.openCSV(*typed); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		defer cf.Close()
-		g.csv = bufio.NewWriterSize(cf, 1<<20)
-		defer g.csv.Flush()
 	}
 	var n int
 	for i := 0; i < *files; i++ {
@@ -51,31 +47,68 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		n += *records
 	}
+	if err := g.closeCSV(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	fmt.Fprintf(stdout, "wrote %d files of %d records to %s\n", *files, *records, *out)
-	if g.csv != nil {
-		fmt.Fprintf(stdout, "wrote %d unique valid records to %s\n", g.unique, *csvPath)
+	if *typed != "" {
+		fmt.Fprintf(stdout, "wrote %d valid records to %s\n", g.rows, *typed)
 	}
 	return 0
 }
 
+// openCSV creates one CSV file per kind, named after its hand-made table.
+func (g *gen) openCSV(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	g.csv = map[string]*bufio.Writer{}
+	for _, k := range kinds {
+		f, err := os.Create(filepath.Join(dir, k.table+".csv"))
+		if err != nil {
+			g.closeCSV()
+			return err
+		}
+		g.files = append(g.files, f)
+		g.csv[k.prefix] = bufio.NewWriterSize(f, 1<<20)
+	}
+	return nil
+}
+
+func (g *gen) closeCSV() error {
+	var first error
+	for i, f := range g.files {
+		if err := g.csv[kinds[i].prefix].Flush(); err != nil && first == nil {
+			first = err
+		}
+		if err := f.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	g.files = nil
+	return first
+}
+
 type kind struct {
 	prefix, array, timeField string
+	table                    string // the table a person would write by hand
 }
 
 var kinds = []kind{
-	{"objects_detection", "objects_detection_events", "detection_time"},
-	{"vehicles_status", "vehicle_status", "report_time"},
+	{"objects_detection", "objects_detection_events", "detection_time", "objects_detection"},
+	{"vehicles_status", "vehicle_status", "report_time", "vehicle_status"},
 }
 
 type gen struct {
-	rnd    *rand.Rand
-	dup    float64
-	bad    float64
-	clock  int64
-	keys   map[string][]string // recent (vehicle, time) pairs per file type, for duplicates
-	seen   map[string]bool
-	unique int
-	csv    *bufio.Writer
+	rnd   *rand.Rand
+	dup   float64
+	bad   float64
+	clock int64
+	keys  map[string][]string      // recent (vehicle, time) pairs per file type, for duplicates
+	csv   map[string]*bufio.Writer // per kind prefix, when --typed-csv is given
+	files []*os.File
+	rows  int
 }
 
 var objects = []string{"pedestrian", "car", "bicycle", "sign", "truck", "animal"}
@@ -123,31 +156,32 @@ func (g *gen) key(k kind) (string, string) {
 
 func (g *gen) record(k kind, vehicle, ts string) string {
 	invalid := g.bad > 0 && g.rnd.Float64() < g.bad
-	var rec, payload string
+	var rec, row string
 	if k.prefix == "objects_detection" {
 		value := strconv.Itoa(g.rnd.IntN(20))
 		if invalid {
 			value = `"many"`
 		}
 		obj := objects[g.rnd.IntN(len(objects))]
-		rec = fmt.Sprintf(`{"vehicle_id": "%s", "detection_time": "%s", "object_type": "%s", "object_value": %s, "detections": [{"object_type": "%s", "object_value": %d}]}`,
-			vehicle, ts, obj, value, obj, g.rnd.IntN(5))
+		detections := fmt.Sprintf(`[{"object_type": "%s", "object_value": %d}]`, obj, g.rnd.IntN(5))
+		rec = fmt.Sprintf(`{"vehicle_id": "%s", "detection_time": "%s", "object_type": "%s", "object_value": %s, "detections": %s}`,
+			vehicle, ts, obj, value, detections)
+		row = vehicle + "," + ts + "," + obj + "," + value + "," + csvQuote(detections)
 	} else {
-		status := `"` + statuses[g.rnd.IntN(len(statuses))] + `"`
+		status := statuses[g.rnd.IntN(len(statuses))]
 		if invalid {
-			status = "42"
+			rec = fmt.Sprintf(`{"vehicle_id": "%s", "report_time": "%s", "status": 42}`, vehicle, ts)
+		} else {
+			rec = fmt.Sprintf(`{"vehicle_id": "%s", "report_time": "%s", "status": "%s"}`, vehicle, ts, status)
 		}
-		rec = fmt.Sprintf(`{"vehicle_id": "%s", "report_time": "%s", "status": %s}`, vehicle, ts, status)
+		row = vehicle + "," + ts + "," + status
 	}
-	payload = rec
+	// Duplicates go in as they are in the files: the loader de-duplicates.
 	if g.csv != nil && !invalid {
-		key := fmt.Sprintf(`["%s","%s000Z"]`, vehicle, ts[:len(ts)-1])
-		id := k.prefix + key
-		if !g.seen[id] {
-			g.seen[id] = true
-			g.unique++
-			fmt.Fprintf(g.csv, "%s,%s,%s,%s\n", k.prefix, csvQuote(key), ts, csvQuote(payload))
-		}
+		w := g.csv[k.prefix]
+		w.WriteString(row)
+		w.WriteByte('\n')
+		g.rows++
 	}
 	return rec
 }
