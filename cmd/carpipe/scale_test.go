@@ -121,7 +121,7 @@ func TestKillAnyMoment(t *testing.T) {
 							AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) == 0
 					})
 				}
-				loaded := in.consistent(t, db)
+				loaded := in.afterKill(t, db)
 				unmoved := in.loadedInInbox(t, db)
 				var killed int // the killed run's row, if it got that far
 				db.QueryRow("SELECT count(*) FROM runs WHERE status = 'running'").Scan(&killed)
