@@ -22,10 +22,7 @@ type SyntaxError struct {
 }
 
 func (e *SyntaxError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("invalid JSON at line %d, column %d (byte %d): %s", e.Line, e.Col, e.Offset, e.Msg)
-	}
-	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+	return "invalid JSON " + place(e.Offset, e.Line, e.Col) + ": " + e.Msg
 }
 
 // FileError is a file refused at a place in it for a reason other than
@@ -37,11 +34,14 @@ type FileError struct {
 	Msg       string
 }
 
-func (e *FileError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("at line %d, column %d (byte %d): %s", e.Line, e.Col, e.Offset, e.Msg)
+func (e *FileError) Error() string { return place(e.Offset, e.Line, e.Col) + ": " + e.Msg }
+
+// place says where in a file an error is: by line and column when known.
+func place(off int64, line, col int) string {
+	if line > 0 {
+		return fmt.Sprintf("at line %d, column %d (byte %d)", line, col, off)
 	}
-	return fmt.Sprintf("at byte %d: %s", e.Offset, e.Msg)
+	return fmt.Sprintf("at byte %d", off)
 }
 
 // Position is the error's line and column, for reports.
