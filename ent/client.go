@@ -17,7 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/carpipe/carpipe/ent/claim"
 	"github.com/carpipe/carpipe/ent/file"
-	"github.com/carpipe/carpipe/ent/record"
+	"github.com/carpipe/carpipe/ent/filetype"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 
@@ -33,8 +33,8 @@ type Client struct {
 	Claim *ClaimClient
 	// File is the client for interacting with the File builders.
 	File *FileClient
-	// Record is the client for interacting with the Record builders.
-	Record *RecordClient
+	// FileType is the client for interacting with the FileType builders.
+	FileType *FileTypeClient
 	// Reject is the client for interacting with the Reject builders.
 	Reject *RejectClient
 	// Run is the client for interacting with the Run builders.
@@ -52,7 +52,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Claim = NewClaimClient(c.config)
 	c.File = NewFileClient(c.config)
-	c.Record = NewRecordClient(c.config)
+	c.FileType = NewFileTypeClient(c.config)
 	c.Reject = NewRejectClient(c.config)
 	c.Run = NewRunClient(c.config)
 }
@@ -145,13 +145,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:    ctx,
-		config: cfg,
-		Claim:  NewClaimClient(cfg),
-		File:   NewFileClient(cfg),
-		Record: NewRecordClient(cfg),
-		Reject: NewRejectClient(cfg),
-		Run:    NewRunClient(cfg),
+		ctx:      ctx,
+		config:   cfg,
+		Claim:    NewClaimClient(cfg),
+		File:     NewFileClient(cfg),
+		FileType: NewFileTypeClient(cfg),
+		Reject:   NewRejectClient(cfg),
+		Run:      NewRunClient(cfg),
 	}, nil
 }
 
@@ -169,13 +169,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:    ctx,
-		config: cfg,
-		Claim:  NewClaimClient(cfg),
-		File:   NewFileClient(cfg),
-		Record: NewRecordClient(cfg),
-		Reject: NewRejectClient(cfg),
-		Run:    NewRunClient(cfg),
+		ctx:      ctx,
+		config:   cfg,
+		Claim:    NewClaimClient(cfg),
+		File:     NewFileClient(cfg),
+		FileType: NewFileTypeClient(cfg),
+		Reject:   NewRejectClient(cfg),
+		Run:      NewRunClient(cfg),
 	}, nil
 }
 
@@ -206,7 +206,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	c.Claim.Use(hooks...)
 	c.File.Use(hooks...)
-	c.Record.Use(hooks...)
+	c.FileType.Use(hooks...)
 	c.Reject.Use(hooks...)
 	c.Run.Use(hooks...)
 }
@@ -216,7 +216,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	c.Claim.Intercept(interceptors...)
 	c.File.Intercept(interceptors...)
-	c.Record.Intercept(interceptors...)
+	c.FileType.Intercept(interceptors...)
 	c.Reject.Intercept(interceptors...)
 	c.Run.Intercept(interceptors...)
 }
@@ -228,8 +228,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Claim.mutate(ctx, m)
 	case *FileMutation:
 		return c.File.mutate(ctx, m)
-	case *RecordMutation:
-		return c.Record.mutate(ctx, m)
+	case *FileTypeMutation:
+		return c.FileType.mutate(ctx, m)
 	case *RejectMutation:
 		return c.Reject.mutate(ctx, m)
 	case *RunMutation:
@@ -496,22 +496,6 @@ func (c *FileClient) QueryRun(_m *File) *RunQuery {
 	return query
 }
 
-// QueryRecords queries the records edge of a File.
-func (c *FileClient) QueryRecords(_m *File) *RecordQuery {
-	query := (&RecordClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(file.Table, file.FieldID, id),
-			sqlgraph.To(record.Table, record.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, file.RecordsTable, file.RecordsColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // QueryRejects queries the rejects edge of a File.
 func (c *FileClient) QueryRejects(_m *File) *RejectQuery {
 	query := (&RejectClient{config: c.config}).Query()
@@ -553,107 +537,107 @@ func (c *FileClient) mutate(ctx context.Context, m *FileMutation) (Value, error)
 	}
 }
 
-// RecordClient is a client for the Record schema.
-type RecordClient struct {
+// FileTypeClient is a client for the FileType schema.
+type FileTypeClient struct {
 	config
 }
 
-// NewRecordClient returns a client for the Record from the given config.
-func NewRecordClient(c config) *RecordClient {
-	return &RecordClient{config: c}
+// NewFileTypeClient returns a client for the FileType from the given config.
+func NewFileTypeClient(c config) *FileTypeClient {
+	return &FileTypeClient{config: c}
 }
 
 // Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `record.Hooks(f(g(h())))`.
-func (c *RecordClient) Use(hooks ...Hook) {
-	c.hooks.Record = append(c.hooks.Record, hooks...)
+// A call to `Use(f, g, h)` equals to `filetype.Hooks(f(g(h())))`.
+func (c *FileTypeClient) Use(hooks ...Hook) {
+	c.hooks.FileType = append(c.hooks.FileType, hooks...)
 }
 
 // Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `record.Intercept(f(g(h())))`.
-func (c *RecordClient) Intercept(interceptors ...Interceptor) {
-	c.inters.Record = append(c.inters.Record, interceptors...)
+// A call to `Intercept(f, g, h)` equals to `filetype.Intercept(f(g(h())))`.
+func (c *FileTypeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.FileType = append(c.inters.FileType, interceptors...)
 }
 
-// Create returns a builder for creating a Record entity.
-func (c *RecordClient) Create() *RecordCreate {
-	mutation := newRecordMutation(c.config, OpCreate)
-	return &RecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Create returns a builder for creating a FileType entity.
+func (c *FileTypeClient) Create() *FileTypeCreate {
+	mutation := newFileTypeMutation(c.config, OpCreate)
+	return &FileTypeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
-// CreateBulk returns a builder for creating a bulk of Record entities.
-func (c *RecordClient) CreateBulk(builders ...*RecordCreate) *RecordCreateBulk {
-	return &RecordCreateBulk{config: c.config, builders: builders}
+// CreateBulk returns a builder for creating a bulk of FileType entities.
+func (c *FileTypeClient) CreateBulk(builders ...*FileTypeCreate) *FileTypeCreateBulk {
+	return &FileTypeCreateBulk{config: c.config, builders: builders}
 }
 
 // MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
 // a builder and applies setFunc on it.
-func (c *RecordClient) MapCreateBulk(slice any, setFunc func(*RecordCreate, int)) *RecordCreateBulk {
+func (c *FileTypeClient) MapCreateBulk(slice any, setFunc func(*FileTypeCreate, int)) *FileTypeCreateBulk {
 	rv := reflect.ValueOf(slice)
 	if rv.Kind() != reflect.Slice {
-		return &RecordCreateBulk{err: fmt.Errorf("calling to RecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+		return &FileTypeCreateBulk{err: fmt.Errorf("calling to FileTypeClient.MapCreateBulk with wrong type %T, need slice", slice)}
 	}
-	builders := make([]*RecordCreate, rv.Len())
+	builders := make([]*FileTypeCreate, rv.Len())
 	for i := 0; i < rv.Len(); i++ {
 		builders[i] = c.Create()
 		setFunc(builders[i], i)
 	}
-	return &RecordCreateBulk{config: c.config, builders: builders}
+	return &FileTypeCreateBulk{config: c.config, builders: builders}
 }
 
-// Update returns an update builder for Record.
-func (c *RecordClient) Update() *RecordUpdate {
-	mutation := newRecordMutation(c.config, OpUpdate)
-	return &RecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Update returns an update builder for FileType.
+func (c *FileTypeClient) Update() *FileTypeUpdate {
+	mutation := newFileTypeMutation(c.config, OpUpdate)
+	return &FileTypeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // UpdateOne returns an update builder for the given entity.
-func (c *RecordClient) UpdateOne(_m *Record) *RecordUpdateOne {
-	mutation := newRecordMutation(c.config, OpUpdateOne, withRecord(_m))
-	return &RecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+func (c *FileTypeClient) UpdateOne(_m *FileType) *FileTypeUpdateOne {
+	mutation := newFileTypeMutation(c.config, OpUpdateOne, withFileType(_m))
+	return &FileTypeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // UpdateOneID returns an update builder for the given id.
-func (c *RecordClient) UpdateOneID(id int) *RecordUpdateOne {
-	mutation := newRecordMutation(c.config, OpUpdateOne, withRecordID(id))
-	return &RecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+func (c *FileTypeClient) UpdateOneID(id int) *FileTypeUpdateOne {
+	mutation := newFileTypeMutation(c.config, OpUpdateOne, withFileTypeID(id))
+	return &FileTypeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
-// Delete returns a delete builder for Record.
-func (c *RecordClient) Delete() *RecordDelete {
-	mutation := newRecordMutation(c.config, OpDelete)
-	return &RecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+// Delete returns a delete builder for FileType.
+func (c *FileTypeClient) Delete() *FileTypeDelete {
+	mutation := newFileTypeMutation(c.config, OpDelete)
+	return &FileTypeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
 }
 
 // DeleteOne returns a builder for deleting the given entity.
-func (c *RecordClient) DeleteOne(_m *Record) *RecordDeleteOne {
+func (c *FileTypeClient) DeleteOne(_m *FileType) *FileTypeDeleteOne {
 	return c.DeleteOneID(_m.ID)
 }
 
 // DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *RecordClient) DeleteOneID(id int) *RecordDeleteOne {
-	builder := c.Delete().Where(record.ID(id))
+func (c *FileTypeClient) DeleteOneID(id int) *FileTypeDeleteOne {
+	builder := c.Delete().Where(filetype.ID(id))
 	builder.mutation.id = &id
 	builder.mutation.op = OpDeleteOne
-	return &RecordDeleteOne{builder}
+	return &FileTypeDeleteOne{builder}
 }
 
-// Query returns a query builder for Record.
-func (c *RecordClient) Query() *RecordQuery {
-	return &RecordQuery{
+// Query returns a query builder for FileType.
+func (c *FileTypeClient) Query() *FileTypeQuery {
+	return &FileTypeQuery{
 		config: c.config,
-		ctx:    &QueryContext{Type: TypeRecord},
+		ctx:    &QueryContext{Type: TypeFileType},
 		inters: c.Interceptors(),
 	}
 }
 
-// Get returns a Record entity by its id.
-func (c *RecordClient) Get(ctx context.Context, id int) (*Record, error) {
-	return c.Query().Where(record.ID(id)).Only(ctx)
+// Get returns a FileType entity by its id.
+func (c *FileTypeClient) Get(ctx context.Context, id int) (*FileType, error) {
+	return c.Query().Where(filetype.ID(id)).Only(ctx)
 }
 
 // GetX is like Get, but panics if an error occurs.
-func (c *RecordClient) GetX(ctx context.Context, id int) *Record {
+func (c *FileTypeClient) GetX(ctx context.Context, id int) *FileType {
 	obj, err := c.Get(ctx, id)
 	if err != nil {
 		panic(err)
@@ -661,44 +645,28 @@ func (c *RecordClient) GetX(ctx context.Context, id int) *Record {
 	return obj
 }
 
-// QueryFile queries the file edge of a Record.
-func (c *RecordClient) QueryFile(_m *Record) *FileQuery {
-	query := (&FileClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(record.Table, record.FieldID, id),
-			sqlgraph.To(file.Table, file.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, record.FileTable, record.FileColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // Hooks returns the client hooks.
-func (c *RecordClient) Hooks() []Hook {
-	return c.hooks.Record
+func (c *FileTypeClient) Hooks() []Hook {
+	return c.hooks.FileType
 }
 
 // Interceptors returns the client interceptors.
-func (c *RecordClient) Interceptors() []Interceptor {
-	return c.inters.Record
+func (c *FileTypeClient) Interceptors() []Interceptor {
+	return c.inters.FileType
 }
 
-func (c *RecordClient) mutate(ctx context.Context, m *RecordMutation) (Value, error) {
+func (c *FileTypeClient) mutate(ctx context.Context, m *FileTypeMutation) (Value, error) {
 	switch m.Op() {
 	case OpCreate:
-		return (&RecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&FileTypeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpUpdate:
-		return (&RecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&FileTypeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpUpdateOne:
-		return (&RecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+		return (&FileTypeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
 	case OpDelete, OpDeleteOne:
-		return (&RecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+		return (&FileTypeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
-		return nil, fmt.Errorf("ent: unknown Record mutation op: %q", m.Op())
+		return nil, fmt.Errorf("ent: unknown FileType mutation op: %q", m.Op())
 	}
 }
 
@@ -1003,10 +971,10 @@ func (c *RunClient) mutate(ctx context.Context, m *RunMutation) (Value, error) {
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Claim, File, Record, Reject, Run []ent.Hook
+		Claim, File, FileType, Reject, Run []ent.Hook
 	}
 	inters struct {
-		Claim, File, Record, Reject, Run []ent.Interceptor
+		Claim, File, FileType, Reject, Run []ent.Interceptor
 	}
 )
 

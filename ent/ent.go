@@ -14,7 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/carpipe/carpipe/ent/claim"
 	"github.com/carpipe/carpipe/ent/file"
-	"github.com/carpipe/carpipe/ent/record"
+	"github.com/carpipe/carpipe/ent/filetype"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 )
@@ -77,11 +77,11 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			claim.Table:  claim.ValidColumn,
-			file.Table:   file.ValidColumn,
-			record.Table: record.ValidColumn,
-			reject.Table: reject.ValidColumn,
-			run.Table:    run.ValidColumn,
+			claim.Table:    claim.ValidColumn,
+			file.Table:     file.ValidColumn,
+			filetype.Table: filetype.ValidColumn,
+			reject.Table:   reject.ValidColumn,
+			run.Table:      run.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -60,13 +60,11 @@ type File struct {
 type FileEdges struct {
 	// Run holds the value of the run edge.
 	Run *Run `json:"run,omitempty"`
-	// Records holds the value of the records edge.
-	Records []*Record `json:"records,omitempty"`
 	// Rejects holds the value of the rejects edge.
 	Rejects []*Reject `json:"rejects,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [2]bool
 }
 
 // RunOrErr returns the Run value or an error if the edge
@@ -80,19 +78,10 @@ func (e FileEdges) RunOrErr() (*Run, error) {
 	return nil, &NotLoadedError{edge: "run"}
 }
 
-// RecordsOrErr returns the Records value or an error if the edge
-// was not loaded in eager-loading.
-func (e FileEdges) RecordsOrErr() ([]*Record, error) {
-	if e.loadedTypes[1] {
-		return e.Records, nil
-	}
-	return nil, &NotLoadedError{edge: "records"}
-}
-
 // RejectsOrErr returns the Rejects value or an error if the edge
 // was not loaded in eager-loading.
 func (e FileEdges) RejectsOrErr() ([]*Reject, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[1] {
 		return e.Rejects, nil
 	}
 	return nil, &NotLoadedError{edge: "rejects"}
@@ -243,11 +232,6 @@ func (_m *File) Value(name string) (ent.Value, error) {
 // QueryRun queries the "run" edge of the File entity.
 func (_m *File) QueryRun() *RunQuery {
 	return NewFileClient(_m.config).QueryRun(_m)
-}
-
-// QueryRecords queries the "records" edge of the File entity.
-func (_m *File) QueryRecords() *RecordQuery {
-	return NewFileClient(_m.config).QueryRecords(_m)
 }
 
 // QueryRejects queries the "rejects" edge of the File entity.

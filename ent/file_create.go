@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/carpipe/carpipe/ent/file"
-	"github.com/carpipe/carpipe/ent/record"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 )
@@ -188,21 +187,6 @@ func (_c *FileCreate) SetNillableProcessedAt(v *time.Time) *FileCreate {
 // SetRun sets the "run" edge to the Run entity.
 func (_c *FileCreate) SetRun(v *Run) *FileCreate {
 	return _c.SetRunID(v.ID)
-}
-
-// AddRecordIDs adds the "records" edge to the Record entity by IDs.
-func (_c *FileCreate) AddRecordIDs(ids ...int) *FileCreate {
-	_c.mutation.AddRecordIDs(ids...)
-	return _c
-}
-
-// AddRecords adds the "records" edges to the Record entity.
-func (_c *FileCreate) AddRecords(v ...*Record) *FileCreate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddRecordIDs(ids...)
 }
 
 // AddRejectIDs adds the "rejects" edge to the Reject entity by IDs.
@@ -436,22 +420,6 @@ func (_c *FileCreate) createSpec() (*File, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.RunID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.RecordsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.RejectsIDs(); len(nodes) > 0 {

@@ -15,7 +15,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/carpipe/carpipe/ent/file"
 	"github.com/carpipe/carpipe/ent/predicate"
-	"github.com/carpipe/carpipe/ent/record"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 )
@@ -28,7 +27,6 @@ type FileQuery struct {
 	inters      []Interceptor
 	predicates  []predicate.File
 	withRun     *RunQuery
-	withRecords *RecordQuery
 	withRejects *RejectQuery
 	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -82,28 +80,6 @@ func (_q *FileQuery) QueryRun() *RunQuery {
 			sqlgraph.From(file.Table, file.FieldID, selector),
 			sqlgraph.To(run.Table, run.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, file.RunTable, file.RunColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryRecords chains the current query on the "records" edge.
-func (_q *FileQuery) QueryRecords() *RecordQuery {
-	query := (&RecordClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(file.Table, file.FieldID, selector),
-			sqlgraph.To(record.Table, record.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, file.RecordsTable, file.RecordsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -326,7 +302,6 @@ func (_q *FileQuery) Clone() *FileQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.File{}, _q.predicates...),
 		withRun:     _q.withRun.Clone(),
-		withRecords: _q.withRecords.Clone(),
 		withRejects: _q.withRejects.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -342,17 +317,6 @@ func (_q *FileQuery) WithRun(opts ...func(*RunQuery)) *FileQuery {
 		opt(query)
 	}
 	_q.withRun = query
-	return _q
-}
-
-// WithRecords tells the query-builder to eager-load the nodes that are connected to
-// the "records" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *FileQuery) WithRecords(opts ...func(*RecordQuery)) *FileQuery {
-	query := (&RecordClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withRecords = query
 	return _q
 }
 
@@ -445,9 +409,8 @@ func (_q *FileQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*File, e
 	var (
 		nodes       = []*File{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [2]bool{
 			_q.withRun != nil,
-			_q.withRecords != nil,
 			_q.withRejects != nil,
 		}
 	)
@@ -475,13 +438,6 @@ func (_q *FileQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*File, e
 	if query := _q.withRun; query != nil {
 		if err := _q.loadRun(ctx, query, nodes, nil,
 			func(n *File, e *Run) { n.Edges.Run = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withRecords; query != nil {
-		if err := _q.loadRecords(ctx, query, nodes,
-			func(n *File) { n.Edges.Records = []*Record{} },
-			func(n *File, e *Record) { n.Edges.Records = append(n.Edges.Records, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -521,36 +477,6 @@ func (_q *FileQuery) loadRun(ctx context.Context, query *RunQuery, nodes []*File
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
-	}
-	return nil
-}
-func (_q *FileQuery) loadRecords(ctx context.Context, query *RecordQuery, nodes []*File, init func(*File), assign func(*File, *Record)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*File)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(record.FieldFileID)
-	}
-	query.Where(predicate.Record(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(file.RecordsColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.FileID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "file_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
 	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/carpipe/carpipe/ent/file"
 	"github.com/carpipe/carpipe/ent/predicate"
-	"github.com/carpipe/carpipe/ent/record"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 )
@@ -313,21 +312,6 @@ func (_u *FileUpdate) SetRun(v *Run) *FileUpdate {
 	return _u.SetRunID(v.ID)
 }
 
-// AddRecordIDs adds the "records" edge to the Record entity by IDs.
-func (_u *FileUpdate) AddRecordIDs(ids ...int) *FileUpdate {
-	_u.mutation.AddRecordIDs(ids...)
-	return _u
-}
-
-// AddRecords adds the "records" edges to the Record entity.
-func (_u *FileUpdate) AddRecords(v ...*Record) *FileUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddRecordIDs(ids...)
-}
-
 // AddRejectIDs adds the "rejects" edge to the Reject entity by IDs.
 func (_u *FileUpdate) AddRejectIDs(ids ...int) *FileUpdate {
 	_u.mutation.AddRejectIDs(ids...)
@@ -352,27 +336,6 @@ func (_u *FileUpdate) Mutation() *FileMutation {
 func (_u *FileUpdate) ClearRun() *FileUpdate {
 	_u.mutation.ClearRun()
 	return _u
-}
-
-// ClearRecords clears all "records" edges to the Record entity.
-func (_u *FileUpdate) ClearRecords() *FileUpdate {
-	_u.mutation.ClearRecords()
-	return _u
-}
-
-// RemoveRecordIDs removes the "records" edge to Record entities by IDs.
-func (_u *FileUpdate) RemoveRecordIDs(ids ...int) *FileUpdate {
-	_u.mutation.RemoveRecordIDs(ids...)
-	return _u
-}
-
-// RemoveRecords removes "records" edges to Record entities.
-func (_u *FileUpdate) RemoveRecords(v ...*Record) *FileUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveRecordIDs(ids...)
 }
 
 // ClearRejects clears all "rejects" edges to the Reject entity.
@@ -539,51 +502,6 @@ func (_u *FileUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(run.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.RecordsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedRecordsIDs(); len(nodes) > 0 && !_u.mutation.RecordsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RecordsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -938,21 +856,6 @@ func (_u *FileUpdateOne) SetRun(v *Run) *FileUpdateOne {
 	return _u.SetRunID(v.ID)
 }
 
-// AddRecordIDs adds the "records" edge to the Record entity by IDs.
-func (_u *FileUpdateOne) AddRecordIDs(ids ...int) *FileUpdateOne {
-	_u.mutation.AddRecordIDs(ids...)
-	return _u
-}
-
-// AddRecords adds the "records" edges to the Record entity.
-func (_u *FileUpdateOne) AddRecords(v ...*Record) *FileUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddRecordIDs(ids...)
-}
-
 // AddRejectIDs adds the "rejects" edge to the Reject entity by IDs.
 func (_u *FileUpdateOne) AddRejectIDs(ids ...int) *FileUpdateOne {
 	_u.mutation.AddRejectIDs(ids...)
@@ -977,27 +880,6 @@ func (_u *FileUpdateOne) Mutation() *FileMutation {
 func (_u *FileUpdateOne) ClearRun() *FileUpdateOne {
 	_u.mutation.ClearRun()
 	return _u
-}
-
-// ClearRecords clears all "records" edges to the Record entity.
-func (_u *FileUpdateOne) ClearRecords() *FileUpdateOne {
-	_u.mutation.ClearRecords()
-	return _u
-}
-
-// RemoveRecordIDs removes the "records" edge to Record entities by IDs.
-func (_u *FileUpdateOne) RemoveRecordIDs(ids ...int) *FileUpdateOne {
-	_u.mutation.RemoveRecordIDs(ids...)
-	return _u
-}
-
-// RemoveRecords removes "records" edges to Record entities.
-func (_u *FileUpdateOne) RemoveRecords(v ...*Record) *FileUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveRecordIDs(ids...)
 }
 
 // ClearRejects clears all "rejects" edges to the Reject entity.
@@ -1194,51 +1076,6 @@ func (_u *FileUpdateOne) sqlSave(ctx context.Context) (_node *File, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(run.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.RecordsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedRecordsIDs(); len(nodes) > 0 && !_u.mutation.RecordsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RecordsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   file.RecordsTable,
-			Columns: []string{file.RecordsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -13,8 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/carpipe/carpipe/ent/claim"
 	"github.com/carpipe/carpipe/ent/file"
+	"github.com/carpipe/carpipe/ent/filetype"
 	"github.com/carpipe/carpipe/ent/predicate"
-	"github.com/carpipe/carpipe/ent/record"
 	"github.com/carpipe/carpipe/ent/reject"
 	"github.com/carpipe/carpipe/ent/run"
 	"github.com/carpipe/carpipe/ent/schema"
@@ -29,11 +29,11 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeClaim  = "Claim"
-	TypeFile   = "File"
-	TypeRecord = "Record"
-	TypeReject = "Reject"
-	TypeRun    = "Run"
+	TypeClaim    = "Claim"
+	TypeFile     = "File"
+	TypeFileType = "FileType"
+	TypeReject   = "Reject"
+	TypeRun      = "Run"
 )
 
 // ClaimMutation represents an operation that mutates the Claim nodes in the graph.
@@ -607,9 +607,6 @@ type FileMutation struct {
 	clearedFields        map[string]struct{}
 	run                  *int
 	clearedrun           bool
-	records              map[int]struct{}
-	removedrecords       map[int]struct{}
-	clearedrecords       bool
 	rejects              map[int]struct{}
 	removedrejects       map[int]struct{}
 	clearedrejects       bool
@@ -1458,60 +1455,6 @@ func (m *FileMutation) ResetRun() {
 	m.clearedrun = false
 }
 
-// AddRecordIDs adds the "records" edge to the Record entity by ids.
-func (m *FileMutation) AddRecordIDs(ids ...int) {
-	if m.records == nil {
-		m.records = make(map[int]struct{})
-	}
-	for i := range ids {
-		m.records[ids[i]] = struct{}{}
-	}
-}
-
-// ClearRecords clears the "records" edge to the Record entity.
-func (m *FileMutation) ClearRecords() {
-	m.clearedrecords = true
-}
-
-// RecordsCleared reports if the "records" edge to the Record entity was cleared.
-func (m *FileMutation) RecordsCleared() bool {
-	return m.clearedrecords
-}
-
-// RemoveRecordIDs removes the "records" edge to the Record entity by IDs.
-func (m *FileMutation) RemoveRecordIDs(ids ...int) {
-	if m.removedrecords == nil {
-		m.removedrecords = make(map[int]struct{})
-	}
-	for i := range ids {
-		delete(m.records, ids[i])
-		m.removedrecords[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedRecords returns the removed IDs of the "records" edge to the Record entity.
-func (m *FileMutation) RemovedRecordsIDs() (ids []int) {
-	for id := range m.removedrecords {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// RecordsIDs returns the "records" edge IDs in the mutation.
-func (m *FileMutation) RecordsIDs() (ids []int) {
-	for id := range m.records {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetRecords resets all changes to the "records" edge.
-func (m *FileMutation) ResetRecords() {
-	m.records = nil
-	m.clearedrecords = false
-	m.removedrecords = nil
-}
-
 // AddRejectIDs adds the "rejects" edge to the Reject entity by ids.
 func (m *FileMutation) AddRejectIDs(ids ...int) {
 	if m.rejects == nil {
@@ -2038,12 +1981,9 @@ func (m *FileMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *FileMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 2)
 	if m.run != nil {
 		edges = append(edges, file.EdgeRun)
-	}
-	if m.records != nil {
-		edges = append(edges, file.EdgeRecords)
 	}
 	if m.rejects != nil {
 		edges = append(edges, file.EdgeRejects)
@@ -2059,12 +1999,6 @@ func (m *FileMutation) AddedIDs(name string) []ent.Value {
 		if id := m.run; id != nil {
 			return []ent.Value{*id}
 		}
-	case file.EdgeRecords:
-		ids := make([]ent.Value, 0, len(m.records))
-		for id := range m.records {
-			ids = append(ids, id)
-		}
-		return ids
 	case file.EdgeRejects:
 		ids := make([]ent.Value, 0, len(m.rejects))
 		for id := range m.rejects {
@@ -2077,10 +2011,7 @@ func (m *FileMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *FileMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
-	if m.removedrecords != nil {
-		edges = append(edges, file.EdgeRecords)
-	}
+	edges := make([]string, 0, 2)
 	if m.removedrejects != nil {
 		edges = append(edges, file.EdgeRejects)
 	}
@@ -2091,12 +2022,6 @@ func (m *FileMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *FileMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
-	case file.EdgeRecords:
-		ids := make([]ent.Value, 0, len(m.removedrecords))
-		for id := range m.removedrecords {
-			ids = append(ids, id)
-		}
-		return ids
 	case file.EdgeRejects:
 		ids := make([]ent.Value, 0, len(m.removedrejects))
 		for id := range m.removedrejects {
@@ -2109,12 +2034,9 @@ func (m *FileMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *FileMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 2)
 	if m.clearedrun {
 		edges = append(edges, file.EdgeRun)
-	}
-	if m.clearedrecords {
-		edges = append(edges, file.EdgeRecords)
 	}
 	if m.clearedrejects {
 		edges = append(edges, file.EdgeRejects)
@@ -2128,8 +2050,6 @@ func (m *FileMutation) EdgeCleared(name string) bool {
 	switch name {
 	case file.EdgeRun:
 		return m.clearedrun
-	case file.EdgeRecords:
-		return m.clearedrecords
 	case file.EdgeRejects:
 		return m.clearedrejects
 	}
@@ -2154,9 +2074,6 @@ func (m *FileMutation) ResetEdge(name string) error {
 	case file.EdgeRun:
 		m.ResetRun()
 		return nil
-	case file.EdgeRecords:
-		m.ResetRecords()
-		return nil
 	case file.EdgeRejects:
 		m.ResetRejects()
 		return nil
@@ -2164,36 +2081,40 @@ func (m *FileMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown File edge %s", name)
 }
 
-// RecordMutation represents an operation that mutates the Record nodes in the graph.
-type RecordMutation struct {
+// FileTypeMutation represents an operation that mutates the FileType nodes in the graph.
+type FileTypeMutation struct {
 	config
 	op            Op
 	typ           string
 	id            *int
-	file_type     *string
-	record_key    *string
-	event_time    *time.Time
-	payload       *string
-	created_at    *time.Time
+	name          *string
+	table_name    *string
+	digest        *string
+	columns       *[]schema.TableColumn
+	appendcolumns []schema.TableColumn
+	key           *[]string
+	appendkey     []string
+	has_time      *bool
+	version       *int
+	addversion    *int
+	updated_at    *time.Time
 	clearedFields map[string]struct{}
-	file          *int
-	clearedfile   bool
 	done          bool
-	oldValue      func(context.Context) (*Record, error)
-	predicates    []predicate.Record
+	oldValue      func(context.Context) (*FileType, error)
+	predicates    []predicate.FileType
 }
 
-var _ ent.Mutation = (*RecordMutation)(nil)
+var _ ent.Mutation = (*FileTypeMutation)(nil)
 
-// recordOption allows management of the mutation configuration using functional options.
-type recordOption func(*RecordMutation)
+// filetypeOption allows management of the mutation configuration using functional options.
+type filetypeOption func(*FileTypeMutation)
 
-// newRecordMutation creates new mutation for the Record entity.
-func newRecordMutation(c config, op Op, opts ...recordOption) *RecordMutation {
-	m := &RecordMutation{
+// newFileTypeMutation creates new mutation for the FileType entity.
+func newFileTypeMutation(c config, op Op, opts ...filetypeOption) *FileTypeMutation {
+	m := &FileTypeMutation{
 		config:        c,
 		op:            op,
-		typ:           TypeRecord,
+		typ:           TypeFileType,
 		clearedFields: make(map[string]struct{}),
 	}
 	for _, opt := range opts {
@@ -2202,20 +2123,20 @@ func newRecordMutation(c config, op Op, opts ...recordOption) *RecordMutation {
 	return m
 }
 
-// withRecordID sets the ID field of the mutation.
-func withRecordID(id int) recordOption {
-	return func(m *RecordMutation) {
+// withFileTypeID sets the ID field of the mutation.
+func withFileTypeID(id int) filetypeOption {
+	return func(m *FileTypeMutation) {
 		var (
 			err   error
 			once  sync.Once
-			value *Record
+			value *FileType
 		)
-		m.oldValue = func(ctx context.Context) (*Record, error) {
+		m.oldValue = func(ctx context.Context) (*FileType, error) {
 			once.Do(func() {
 				if m.done {
 					err = errors.New("querying old values post mutation is not allowed")
 				} else {
-					value, err = m.Client().Record.Get(ctx, id)
+					value, err = m.Client().FileType.Get(ctx, id)
 				}
 			})
 			return value, err
@@ -2224,10 +2145,10 @@ func withRecordID(id int) recordOption {
 	}
 }
 
-// withRecord sets the old Record of the mutation.
-func withRecord(node *Record) recordOption {
-	return func(m *RecordMutation) {
-		m.oldValue = func(context.Context) (*Record, error) {
+// withFileType sets the old FileType of the mutation.
+func withFileType(node *FileType) filetypeOption {
+	return func(m *FileTypeMutation) {
+		m.oldValue = func(context.Context) (*FileType, error) {
 			return node, nil
 		}
 		m.id = &node.ID
@@ -2236,7 +2157,7 @@ func withRecord(node *Record) recordOption {
 
 // Client returns a new `ent.Client` from the mutation. If the mutation was
 // executed in a transaction (ent.Tx), a transactional client is returned.
-func (m RecordMutation) Client() *Client {
+func (m FileTypeMutation) Client() *Client {
 	client := &Client{config: m.config}
 	client.init()
 	return client
@@ -2244,7 +2165,7 @@ func (m RecordMutation) Client() *Client {
 
 // Tx returns an `ent.Tx` for mutations that were executed in transactions;
 // it returns an error otherwise.
-func (m RecordMutation) Tx() (*Tx, error) {
+func (m FileTypeMutation) Tx() (*Tx, error) {
 	if _, ok := m.driver.(*txDriver); !ok {
 		return nil, errors.New("ent: mutation is not running in a transaction")
 	}
@@ -2255,7 +2176,7 @@ func (m RecordMutation) Tx() (*Tx, error) {
 
 // ID returns the ID value in the mutation. Note that the ID is only available
 // if it was provided to the builder or after it was returned from the database.
-func (m *RecordMutation) ID() (id int, exists bool) {
+func (m *FileTypeMutation) ID() (id int, exists bool) {
 	if m.id == nil {
 		return
 	}
@@ -2266,7 +2187,7 @@ func (m *RecordMutation) ID() (id int, exists bool) {
 // That means, if the mutation is applied within a transaction with an isolation level such
 // as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
 // or updated by the mutation.
-func (m *RecordMutation) IDs(ctx context.Context) ([]int, error) {
+func (m *FileTypeMutation) IDs(ctx context.Context) ([]int, error) {
 	switch {
 	case m.op.Is(OpUpdateOne | OpDeleteOne):
 		id, exists := m.ID()
@@ -2275,277 +2196,373 @@ func (m *RecordMutation) IDs(ctx context.Context) ([]int, error) {
 		}
 		fallthrough
 	case m.op.Is(OpUpdate | OpDelete):
-		return m.Client().Record.Query().Where(m.predicates...).IDs(ctx)
+		return m.Client().FileType.Query().Where(m.predicates...).IDs(ctx)
 	default:
 		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
 	}
 }
 
-// SetFileType sets the "file_type" field.
-func (m *RecordMutation) SetFileType(s string) {
-	m.file_type = &s
+// SetName sets the "name" field.
+func (m *FileTypeMutation) SetName(s string) {
+	m.name = &s
 }
 
-// FileType returns the value of the "file_type" field in the mutation.
-func (m *RecordMutation) FileType() (r string, exists bool) {
-	v := m.file_type
+// Name returns the value of the "name" field in the mutation.
+func (m *FileTypeMutation) Name() (r string, exists bool) {
+	v := m.name
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldFileType returns the old "file_type" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// OldName returns the old "name" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldFileType(ctx context.Context) (v string, err error) {
+func (m *FileTypeMutation) OldName(ctx context.Context) (v string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldFileType is only allowed on UpdateOne operations")
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldFileType requires an ID field in the mutation")
+		return v, errors.New("OldName requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldFileType: %w", err)
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
 	}
-	return oldValue.FileType, nil
+	return oldValue.Name, nil
 }
 
-// ResetFileType resets all changes to the "file_type" field.
-func (m *RecordMutation) ResetFileType() {
-	m.file_type = nil
+// ResetName resets all changes to the "name" field.
+func (m *FileTypeMutation) ResetName() {
+	m.name = nil
 }
 
-// SetRecordKey sets the "record_key" field.
-func (m *RecordMutation) SetRecordKey(s string) {
-	m.record_key = &s
+// SetTableName sets the "table_name" field.
+func (m *FileTypeMutation) SetTableName(s string) {
+	m.table_name = &s
 }
 
-// RecordKey returns the value of the "record_key" field in the mutation.
-func (m *RecordMutation) RecordKey() (r string, exists bool) {
-	v := m.record_key
+// TableName returns the value of the "table_name" field in the mutation.
+func (m *FileTypeMutation) TableName() (r string, exists bool) {
+	v := m.table_name
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldRecordKey returns the old "record_key" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// OldTableName returns the old "table_name" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldRecordKey(ctx context.Context) (v string, err error) {
+func (m *FileTypeMutation) OldTableName(ctx context.Context) (v string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRecordKey is only allowed on UpdateOne operations")
+		return v, errors.New("OldTableName is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRecordKey requires an ID field in the mutation")
+		return v, errors.New("OldTableName requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRecordKey: %w", err)
+		return v, fmt.Errorf("querying old value for OldTableName: %w", err)
 	}
-	return oldValue.RecordKey, nil
+	return oldValue.TableName, nil
 }
 
-// ResetRecordKey resets all changes to the "record_key" field.
-func (m *RecordMutation) ResetRecordKey() {
-	m.record_key = nil
+// ResetTableName resets all changes to the "table_name" field.
+func (m *FileTypeMutation) ResetTableName() {
+	m.table_name = nil
 }
 
-// SetEventTime sets the "event_time" field.
-func (m *RecordMutation) SetEventTime(t time.Time) {
-	m.event_time = &t
+// SetDigest sets the "digest" field.
+func (m *FileTypeMutation) SetDigest(s string) {
+	m.digest = &s
 }
 
-// EventTime returns the value of the "event_time" field in the mutation.
-func (m *RecordMutation) EventTime() (r time.Time, exists bool) {
-	v := m.event_time
+// Digest returns the value of the "digest" field in the mutation.
+func (m *FileTypeMutation) Digest() (r string, exists bool) {
+	v := m.digest
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldEventTime returns the old "event_time" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// OldDigest returns the old "digest" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldEventTime(ctx context.Context) (v *time.Time, err error) {
+func (m *FileTypeMutation) OldDigest(ctx context.Context) (v string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldEventTime is only allowed on UpdateOne operations")
+		return v, errors.New("OldDigest is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldEventTime requires an ID field in the mutation")
+		return v, errors.New("OldDigest requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldEventTime: %w", err)
+		return v, fmt.Errorf("querying old value for OldDigest: %w", err)
 	}
-	return oldValue.EventTime, nil
+	return oldValue.Digest, nil
 }
 
-// ClearEventTime clears the value of the "event_time" field.
-func (m *RecordMutation) ClearEventTime() {
-	m.event_time = nil
-	m.clearedFields[record.FieldEventTime] = struct{}{}
+// ResetDigest resets all changes to the "digest" field.
+func (m *FileTypeMutation) ResetDigest() {
+	m.digest = nil
 }
 
-// EventTimeCleared returns if the "event_time" field was cleared in this mutation.
-func (m *RecordMutation) EventTimeCleared() bool {
-	_, ok := m.clearedFields[record.FieldEventTime]
+// SetColumns sets the "columns" field.
+func (m *FileTypeMutation) SetColumns(sc []schema.TableColumn) {
+	m.columns = &sc
+	m.appendcolumns = nil
+}
+
+// Columns returns the value of the "columns" field in the mutation.
+func (m *FileTypeMutation) Columns() (r []schema.TableColumn, exists bool) {
+	v := m.columns
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldColumns returns the old "columns" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FileTypeMutation) OldColumns(ctx context.Context) (v []schema.TableColumn, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldColumns is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldColumns requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldColumns: %w", err)
+	}
+	return oldValue.Columns, nil
+}
+
+// AppendColumns adds sc to the "columns" field.
+func (m *FileTypeMutation) AppendColumns(sc []schema.TableColumn) {
+	m.appendcolumns = append(m.appendcolumns, sc...)
+}
+
+// AppendedColumns returns the list of values that were appended to the "columns" field in this mutation.
+func (m *FileTypeMutation) AppendedColumns() ([]schema.TableColumn, bool) {
+	if len(m.appendcolumns) == 0 {
+		return nil, false
+	}
+	return m.appendcolumns, true
+}
+
+// ResetColumns resets all changes to the "columns" field.
+func (m *FileTypeMutation) ResetColumns() {
+	m.columns = nil
+	m.appendcolumns = nil
+}
+
+// SetKey sets the "key" field.
+func (m *FileTypeMutation) SetKey(s []string) {
+	m.key = &s
+	m.appendkey = nil
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *FileTypeMutation) Key() (r []string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *FileTypeMutation) OldKey(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// AppendKey adds s to the "key" field.
+func (m *FileTypeMutation) AppendKey(s []string) {
+	m.appendkey = append(m.appendkey, s...)
+}
+
+// AppendedKey returns the list of values that were appended to the "key" field in this mutation.
+func (m *FileTypeMutation) AppendedKey() ([]string, bool) {
+	if len(m.appendkey) == 0 {
+		return nil, false
+	}
+	return m.appendkey, true
+}
+
+// ClearKey clears the value of the "key" field.
+func (m *FileTypeMutation) ClearKey() {
+	m.key = nil
+	m.appendkey = nil
+	m.clearedFields[filetype.FieldKey] = struct{}{}
+}
+
+// KeyCleared returns if the "key" field was cleared in this mutation.
+func (m *FileTypeMutation) KeyCleared() bool {
+	_, ok := m.clearedFields[filetype.FieldKey]
 	return ok
 }
 
-// ResetEventTime resets all changes to the "event_time" field.
-func (m *RecordMutation) ResetEventTime() {
-	m.event_time = nil
-	delete(m.clearedFields, record.FieldEventTime)
+// ResetKey resets all changes to the "key" field.
+func (m *FileTypeMutation) ResetKey() {
+	m.key = nil
+	m.appendkey = nil
+	delete(m.clearedFields, filetype.FieldKey)
 }
 
-// SetPayload sets the "payload" field.
-func (m *RecordMutation) SetPayload(s string) {
-	m.payload = &s
+// SetHasTime sets the "has_time" field.
+func (m *FileTypeMutation) SetHasTime(b bool) {
+	m.has_time = &b
 }
 
-// Payload returns the value of the "payload" field in the mutation.
-func (m *RecordMutation) Payload() (r string, exists bool) {
-	v := m.payload
+// HasTime returns the value of the "has_time" field in the mutation.
+func (m *FileTypeMutation) HasTime() (r bool, exists bool) {
+	v := m.has_time
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldPayload returns the old "payload" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// OldHasTime returns the old "has_time" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldPayload(ctx context.Context) (v string, err error) {
+func (m *FileTypeMutation) OldHasTime(ctx context.Context) (v bool, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldPayload is only allowed on UpdateOne operations")
+		return v, errors.New("OldHasTime is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldPayload requires an ID field in the mutation")
+		return v, errors.New("OldHasTime requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldPayload: %w", err)
+		return v, fmt.Errorf("querying old value for OldHasTime: %w", err)
 	}
-	return oldValue.Payload, nil
+	return oldValue.HasTime, nil
 }
 
-// ResetPayload resets all changes to the "payload" field.
-func (m *RecordMutation) ResetPayload() {
-	m.payload = nil
+// ResetHasTime resets all changes to the "has_time" field.
+func (m *FileTypeMutation) ResetHasTime() {
+	m.has_time = nil
 }
 
-// SetFileID sets the "file_id" field.
-func (m *RecordMutation) SetFileID(i int) {
-	m.file = &i
+// SetVersion sets the "version" field.
+func (m *FileTypeMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
 }
 
-// FileID returns the value of the "file_id" field in the mutation.
-func (m *RecordMutation) FileID() (r int, exists bool) {
-	v := m.file
+// Version returns the value of the "version" field in the mutation.
+func (m *FileTypeMutation) Version() (r int, exists bool) {
+	v := m.version
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldFileID returns the old "file_id" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// OldVersion returns the old "version" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldFileID(ctx context.Context) (v int, err error) {
+func (m *FileTypeMutation) OldVersion(ctx context.Context) (v int, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldFileID is only allowed on UpdateOne operations")
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldFileID requires an ID field in the mutation")
+		return v, errors.New("OldVersion requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldFileID: %w", err)
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
 	}
-	return oldValue.FileID, nil
+	return oldValue.Version, nil
 }
 
-// ResetFileID resets all changes to the "file_id" field.
-func (m *RecordMutation) ResetFileID() {
-	m.file = nil
+// AddVersion adds i to the "version" field.
+func (m *FileTypeMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
 }
 
-// SetCreatedAt sets the "created_at" field.
-func (m *RecordMutation) SetCreatedAt(t time.Time) {
-	m.created_at = &t
-}
-
-// CreatedAt returns the value of the "created_at" field in the mutation.
-func (m *RecordMutation) CreatedAt() (r time.Time, exists bool) {
-	v := m.created_at
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *FileTypeMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldCreatedAt returns the old "created_at" field's value of the Record entity.
-// If the Record object wasn't provided to the builder, the object is fetched from the database.
+// ResetVersion resets all changes to the "version" field.
+func (m *FileTypeMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *FileTypeMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *FileTypeMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the FileType entity.
+// If the FileType object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RecordMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+func (m *FileTypeMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
 	}
-	return oldValue.CreatedAt, nil
+	return oldValue.UpdatedAt, nil
 }
 
-// ResetCreatedAt resets all changes to the "created_at" field.
-func (m *RecordMutation) ResetCreatedAt() {
-	m.created_at = nil
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *FileTypeMutation) ResetUpdatedAt() {
+	m.updated_at = nil
 }
 
-// ClearFile clears the "file" edge to the File entity.
-func (m *RecordMutation) ClearFile() {
-	m.clearedfile = true
-	m.clearedFields[record.FieldFileID] = struct{}{}
-}
-
-// FileCleared reports if the "file" edge to the File entity was cleared.
-func (m *RecordMutation) FileCleared() bool {
-	return m.clearedfile
-}
-
-// FileIDs returns the "file" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// FileID instead. It exists only for internal usage by the builders.
-func (m *RecordMutation) FileIDs() (ids []int) {
-	if id := m.file; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetFile resets all changes to the "file" edge.
-func (m *RecordMutation) ResetFile() {
-	m.file = nil
-	m.clearedfile = false
-}
-
-// Where appends a list predicates to the RecordMutation builder.
-func (m *RecordMutation) Where(ps ...predicate.Record) {
+// Where appends a list predicates to the FileTypeMutation builder.
+func (m *FileTypeMutation) Where(ps ...predicate.FileType) {
 	m.predicates = append(m.predicates, ps...)
 }
 
-// WhereP appends storage-level predicates to the RecordMutation builder. Using this method,
+// WhereP appends storage-level predicates to the FileTypeMutation builder. Using this method,
 // users can use type-assertion to append predicates that do not depend on any generated package.
-func (m *RecordMutation) WhereP(ps ...func(*sql.Selector)) {
-	p := make([]predicate.Record, len(ps))
+func (m *FileTypeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.FileType, len(ps))
 	for i := range ps {
 		p[i] = ps[i]
 	}
@@ -2553,42 +2570,48 @@ func (m *RecordMutation) WhereP(ps ...func(*sql.Selector)) {
 }
 
 // Op returns the operation name.
-func (m *RecordMutation) Op() Op {
+func (m *FileTypeMutation) Op() Op {
 	return m.op
 }
 
 // SetOp allows setting the mutation operation.
-func (m *RecordMutation) SetOp(op Op) {
+func (m *FileTypeMutation) SetOp(op Op) {
 	m.op = op
 }
 
-// Type returns the node type of this mutation (Record).
-func (m *RecordMutation) Type() string {
+// Type returns the node type of this mutation (FileType).
+func (m *FileTypeMutation) Type() string {
 	return m.typ
 }
 
 // Fields returns all fields that were changed during this mutation. Note that in
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
-func (m *RecordMutation) Fields() []string {
-	fields := make([]string, 0, 6)
-	if m.file_type != nil {
-		fields = append(fields, record.FieldFileType)
+func (m *FileTypeMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.name != nil {
+		fields = append(fields, filetype.FieldName)
 	}
-	if m.record_key != nil {
-		fields = append(fields, record.FieldRecordKey)
+	if m.table_name != nil {
+		fields = append(fields, filetype.FieldTableName)
 	}
-	if m.event_time != nil {
-		fields = append(fields, record.FieldEventTime)
+	if m.digest != nil {
+		fields = append(fields, filetype.FieldDigest)
 	}
-	if m.payload != nil {
-		fields = append(fields, record.FieldPayload)
+	if m.columns != nil {
+		fields = append(fields, filetype.FieldColumns)
 	}
-	if m.file != nil {
-		fields = append(fields, record.FieldFileID)
+	if m.key != nil {
+		fields = append(fields, filetype.FieldKey)
 	}
-	if m.created_at != nil {
-		fields = append(fields, record.FieldCreatedAt)
+	if m.has_time != nil {
+		fields = append(fields, filetype.FieldHasTime)
+	}
+	if m.version != nil {
+		fields = append(fields, filetype.FieldVersion)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, filetype.FieldUpdatedAt)
 	}
 	return fields
 }
@@ -2596,20 +2619,24 @@ func (m *RecordMutation) Fields() []string {
 // Field returns the value of a field with the given name. The second boolean
 // return value indicates that this field was not set, or was not defined in the
 // schema.
-func (m *RecordMutation) Field(name string) (ent.Value, bool) {
+func (m *FileTypeMutation) Field(name string) (ent.Value, bool) {
 	switch name {
-	case record.FieldFileType:
-		return m.FileType()
-	case record.FieldRecordKey:
-		return m.RecordKey()
-	case record.FieldEventTime:
-		return m.EventTime()
-	case record.FieldPayload:
-		return m.Payload()
-	case record.FieldFileID:
-		return m.FileID()
-	case record.FieldCreatedAt:
-		return m.CreatedAt()
+	case filetype.FieldName:
+		return m.Name()
+	case filetype.FieldTableName:
+		return m.TableName()
+	case filetype.FieldDigest:
+		return m.Digest()
+	case filetype.FieldColumns:
+		return m.Columns()
+	case filetype.FieldKey:
+		return m.Key()
+	case filetype.FieldHasTime:
+		return m.HasTime()
+	case filetype.FieldVersion:
+		return m.Version()
+	case filetype.FieldUpdatedAt:
+		return m.UpdatedAt()
 	}
 	return nil, false
 }
@@ -2617,87 +2644,110 @@ func (m *RecordMutation) Field(name string) (ent.Value, bool) {
 // OldField returns the old value of the field from the database. An error is
 // returned if the mutation operation is not UpdateOne, or the query to the
 // database failed.
-func (m *RecordMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+func (m *FileTypeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
 	switch name {
-	case record.FieldFileType:
-		return m.OldFileType(ctx)
-	case record.FieldRecordKey:
-		return m.OldRecordKey(ctx)
-	case record.FieldEventTime:
-		return m.OldEventTime(ctx)
-	case record.FieldPayload:
-		return m.OldPayload(ctx)
-	case record.FieldFileID:
-		return m.OldFileID(ctx)
-	case record.FieldCreatedAt:
-		return m.OldCreatedAt(ctx)
+	case filetype.FieldName:
+		return m.OldName(ctx)
+	case filetype.FieldTableName:
+		return m.OldTableName(ctx)
+	case filetype.FieldDigest:
+		return m.OldDigest(ctx)
+	case filetype.FieldColumns:
+		return m.OldColumns(ctx)
+	case filetype.FieldKey:
+		return m.OldKey(ctx)
+	case filetype.FieldHasTime:
+		return m.OldHasTime(ctx)
+	case filetype.FieldVersion:
+		return m.OldVersion(ctx)
+	case filetype.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
 	}
-	return nil, fmt.Errorf("unknown Record field %s", name)
+	return nil, fmt.Errorf("unknown FileType field %s", name)
 }
 
 // SetField sets the value of a field with the given name. It returns an error if
 // the field is not defined in the schema, or if the type mismatched the field
 // type.
-func (m *RecordMutation) SetField(name string, value ent.Value) error {
+func (m *FileTypeMutation) SetField(name string, value ent.Value) error {
 	switch name {
-	case record.FieldFileType:
+	case filetype.FieldName:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetFileType(v)
+		m.SetName(v)
 		return nil
-	case record.FieldRecordKey:
+	case filetype.FieldTableName:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetRecordKey(v)
+		m.SetTableName(v)
 		return nil
-	case record.FieldEventTime:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetEventTime(v)
-		return nil
-	case record.FieldPayload:
+	case filetype.FieldDigest:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetPayload(v)
+		m.SetDigest(v)
 		return nil
-	case record.FieldFileID:
+	case filetype.FieldColumns:
+		v, ok := value.([]schema.TableColumn)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetColumns(v)
+		return nil
+	case filetype.FieldKey:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case filetype.FieldHasTime:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHasTime(v)
+		return nil
+	case filetype.FieldVersion:
 		v, ok := value.(int)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetFileID(v)
+		m.SetVersion(v)
 		return nil
-	case record.FieldCreatedAt:
+	case filetype.FieldUpdatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetCreatedAt(v)
+		m.SetUpdatedAt(v)
 		return nil
 	}
-	return fmt.Errorf("unknown Record field %s", name)
+	return fmt.Errorf("unknown FileType field %s", name)
 }
 
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
-func (m *RecordMutation) AddedFields() []string {
+func (m *FileTypeMutation) AddedFields() []string {
 	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, filetype.FieldVersion)
+	}
 	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
-func (m *RecordMutation) AddedField(name string) (ent.Value, bool) {
+func (m *FileTypeMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case filetype.FieldVersion:
+		return m.AddedVersion()
 	}
 	return nil, false
 }
@@ -2705,138 +2755,125 @@ func (m *RecordMutation) AddedField(name string) (ent.Value, bool) {
 // AddField adds the value to the field with the given name. It returns an error if
 // the field is not defined in the schema, or if the type mismatched the field
 // type.
-func (m *RecordMutation) AddField(name string, value ent.Value) error {
+func (m *FileTypeMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case filetype.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
 	}
-	return fmt.Errorf("unknown Record numeric field %s", name)
+	return fmt.Errorf("unknown FileType numeric field %s", name)
 }
 
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
-func (m *RecordMutation) ClearedFields() []string {
+func (m *FileTypeMutation) ClearedFields() []string {
 	var fields []string
-	if m.FieldCleared(record.FieldEventTime) {
-		fields = append(fields, record.FieldEventTime)
+	if m.FieldCleared(filetype.FieldKey) {
+		fields = append(fields, filetype.FieldKey)
 	}
 	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
 // cleared in this mutation.
-func (m *RecordMutation) FieldCleared(name string) bool {
+func (m *FileTypeMutation) FieldCleared(name string) bool {
 	_, ok := m.clearedFields[name]
 	return ok
 }
 
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
-func (m *RecordMutation) ClearField(name string) error {
+func (m *FileTypeMutation) ClearField(name string) error {
 	switch name {
-	case record.FieldEventTime:
-		m.ClearEventTime()
+	case filetype.FieldKey:
+		m.ClearKey()
 		return nil
 	}
-	return fmt.Errorf("unknown Record nullable field %s", name)
+	return fmt.Errorf("unknown FileType nullable field %s", name)
 }
 
 // ResetField resets all changes in the mutation for the field with the given name.
 // It returns an error if the field is not defined in the schema.
-func (m *RecordMutation) ResetField(name string) error {
+func (m *FileTypeMutation) ResetField(name string) error {
 	switch name {
-	case record.FieldFileType:
-		m.ResetFileType()
+	case filetype.FieldName:
+		m.ResetName()
 		return nil
-	case record.FieldRecordKey:
-		m.ResetRecordKey()
+	case filetype.FieldTableName:
+		m.ResetTableName()
 		return nil
-	case record.FieldEventTime:
-		m.ResetEventTime()
+	case filetype.FieldDigest:
+		m.ResetDigest()
 		return nil
-	case record.FieldPayload:
-		m.ResetPayload()
+	case filetype.FieldColumns:
+		m.ResetColumns()
 		return nil
-	case record.FieldFileID:
-		m.ResetFileID()
+	case filetype.FieldKey:
+		m.ResetKey()
 		return nil
-	case record.FieldCreatedAt:
-		m.ResetCreatedAt()
+	case filetype.FieldHasTime:
+		m.ResetHasTime()
+		return nil
+	case filetype.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case filetype.FieldUpdatedAt:
+		m.ResetUpdatedAt()
 		return nil
 	}
-	return fmt.Errorf("unknown Record field %s", name)
+	return fmt.Errorf("unknown FileType field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
-func (m *RecordMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
-	if m.file != nil {
-		edges = append(edges, record.EdgeFile)
-	}
+func (m *FileTypeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
-func (m *RecordMutation) AddedIDs(name string) []ent.Value {
-	switch name {
-	case record.EdgeFile:
-		if id := m.file; id != nil {
-			return []ent.Value{*id}
-		}
-	}
+func (m *FileTypeMutation) AddedIDs(name string) []ent.Value {
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
-func (m *RecordMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+func (m *FileTypeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
-func (m *RecordMutation) RemovedIDs(name string) []ent.Value {
+func (m *FileTypeMutation) RemovedIDs(name string) []ent.Value {
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
-func (m *RecordMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
-	if m.clearedfile {
-		edges = append(edges, record.EdgeFile)
-	}
+func (m *FileTypeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
-func (m *RecordMutation) EdgeCleared(name string) bool {
-	switch name {
-	case record.EdgeFile:
-		return m.clearedfile
-	}
+func (m *FileTypeMutation) EdgeCleared(name string) bool {
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
-func (m *RecordMutation) ClearEdge(name string) error {
-	switch name {
-	case record.EdgeFile:
-		m.ClearFile()
-		return nil
-	}
-	return fmt.Errorf("unknown Record unique edge %s", name)
+func (m *FileTypeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown FileType unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
-func (m *RecordMutation) ResetEdge(name string) error {
-	switch name {
-	case record.EdgeFile:
-		m.ResetFile()
-		return nil
-	}
-	return fmt.Errorf("unknown Record edge %s", name)
+func (m *FileTypeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown FileType edge %s", name)
 }
 
 // RejectMutation represents an operation that mutates the Reject nodes in the graph.

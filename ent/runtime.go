@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/carpipe/carpipe/ent/file"
-	"github.com/carpipe/carpipe/ent/record"
+	"github.com/carpipe/carpipe/ent/filetype"
 	"github.com/carpipe/carpipe/ent/run"
 	"github.com/carpipe/carpipe/ent/schema"
 )
@@ -49,12 +49,22 @@ func init() {
 	fileDescProcessedAt := fileFields[15].Descriptor()
 	// file.DefaultProcessedAt holds the default value on creation for the processed_at field.
 	file.DefaultProcessedAt = fileDescProcessedAt.Default.(func() time.Time)
-	recordFields := schema.Record{}.Fields()
-	_ = recordFields
-	// recordDescCreatedAt is the schema descriptor for created_at field.
-	recordDescCreatedAt := recordFields[5].Descriptor()
-	// record.DefaultCreatedAt holds the default value on creation for the created_at field.
-	record.DefaultCreatedAt = recordDescCreatedAt.Default.(func() time.Time)
+	filetypeFields := schema.FileType{}.Fields()
+	_ = filetypeFields
+	// filetypeDescHasTime is the schema descriptor for has_time field.
+	filetypeDescHasTime := filetypeFields[5].Descriptor()
+	// filetype.DefaultHasTime holds the default value on creation for the has_time field.
+	filetype.DefaultHasTime = filetypeDescHasTime.Default.(bool)
+	// filetypeDescVersion is the schema descriptor for version field.
+	filetypeDescVersion := filetypeFields[6].Descriptor()
+	// filetype.DefaultVersion holds the default value on creation for the version field.
+	filetype.DefaultVersion = filetypeDescVersion.Default.(int)
+	// filetypeDescUpdatedAt is the schema descriptor for updated_at field.
+	filetypeDescUpdatedAt := filetypeFields[7].Descriptor()
+	// filetype.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	filetype.DefaultUpdatedAt = filetypeDescUpdatedAt.Default.(func() time.Time)
+	// filetype.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	filetype.UpdateDefaultUpdatedAt = filetypeDescUpdatedAt.UpdateDefault.(func() time.Time)
 	runFields := schema.Run{}.Fields()
 	_ = runFields
 	// runDescStartedAt is the schema descriptor for started_at field.

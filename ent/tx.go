@@ -18,8 +18,8 @@ type Tx struct {
 	Claim *ClaimClient
 	// File is the client for interacting with the File builders.
 	File *FileClient
-	// Record is the client for interacting with the Record builders.
-	Record *RecordClient
+	// FileType is the client for interacting with the FileType builders.
+	FileType *FileTypeClient
 	// Reject is the client for interacting with the Reject builders.
 	Reject *RejectClient
 	// Run is the client for interacting with the Run builders.
@@ -157,7 +157,7 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Claim = NewClaimClient(tx.config)
 	tx.File = NewFileClient(tx.config)
-	tx.Record = NewRecordClient(tx.config)
+	tx.FileType = NewFileTypeClient(tx.config)
 	tx.Reject = NewRejectClient(tx.config)
 	tx.Run = NewRunClient(tx.config)
 }

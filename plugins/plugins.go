@@ -46,7 +46,13 @@ type Record struct {
 	Index     int
 	Key       string // canonical key, readable text
 	EventTime *time.Time
-	Payload   json.RawMessage // compact JSON
+	// Values are the declared properties, one per column of the type's
+	// Table, in its order.
+	Values []Value
+	// Extra is a compact JSON object of the properties the schema does
+	// not declare; nil when the record has none.
+	Extra   []byte
+	Payload json.RawMessage // compact JSON of the whole record
 }
 
 // FieldError is one reason a record is invalid. Pointer is relative to the

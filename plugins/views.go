@@ -10,23 +10,6 @@ type View struct {
 	Columns  []Column
 }
 
-// Column is one property of a View.
-type Column struct {
-	Name     string // a plain SQL identifier, unique in the view
-	Property string // the property's name in the record
-	Type     string // one of the Col* constants
-}
-
-// Column types, from the JSON Schema of the property.
-const (
-	ColText      = "text"      // string
-	ColTimestamp = "timestamp" // string with format date-time
-	ColInteger   = "integer"
-	ColNumber    = "number"
-	ColBoolean   = "boolean"
-	ColJSON      = "json" // object, array, or no single type
-)
-
 // ViewSource is implemented by a Router whose file types have views.
 type ViewSource interface {
 	Views() []View

@@ -48,8 +48,6 @@ const (
 	FieldProcessedAt = "processed_at"
 	// EdgeRun holds the string denoting the run edge name in mutations.
 	EdgeRun = "run"
-	// EdgeRecords holds the string denoting the records edge name in mutations.
-	EdgeRecords = "records"
 	// EdgeRejects holds the string denoting the rejects edge name in mutations.
 	EdgeRejects = "rejects"
 	// Table holds the table name of the file in the database.
@@ -61,13 +59,6 @@ const (
 	RunInverseTable = "runs"
 	// RunColumn is the table column denoting the run relation/edge.
 	RunColumn = "run_id"
-	// RecordsTable is the table that holds the records relation/edge.
-	RecordsTable = "records"
-	// RecordsInverseTable is the table name for the Record entity.
-	// It exists in this package in order to avoid circular dependency with the "record" package.
-	RecordsInverseTable = "records"
-	// RecordsColumn is the table column denoting the records relation/edge.
-	RecordsColumn = "file_id"
 	// RejectsTable is the table that holds the rejects relation/edge.
 	RejectsTable = "rejects"
 	// RejectsInverseTable is the table name for the Reject entity.
@@ -222,20 +213,6 @@ func ByRunField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
-// ByRecordsCount orders the results by records count.
-func ByRecordsCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newRecordsStep(), opts...)
-	}
-}
-
-// ByRecords orders the results by records terms.
-func ByRecords(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newRecordsStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
-
 // ByRejectsCount orders the results by rejects count.
 func ByRejectsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -254,13 +231,6 @@ func newRunStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RunInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, RunTable, RunColumn),
-	)
-}
-func newRecordsStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(RecordsInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, RecordsTable, RecordsColumn),
 	)
 }
 func newRejectsStep() *sqlgraph.Step {

@@ -1008,29 +1008,6 @@ func HasRunWith(preds ...predicate.Run) predicate.File {
 	})
 }
 
-// HasRecords applies the HasEdge predicate on the "records" edge.
-func HasRecords() predicate.File {
-	return predicate.File(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, RecordsTable, RecordsColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasRecordsWith applies the HasEdge predicate on the "records" edge with a given conditions (other predicates).
-func HasRecordsWith(preds ...predicate.Record) predicate.File {
-	return predicate.File(func(s *sql.Selector) {
-		step := newRecordsStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
 // HasRejects applies the HasEdge predicate on the "rejects" edge.
 func HasRejects() predicate.File {
 	return predicate.File(func(s *sql.Selector) {

@@ -33,16 +33,16 @@ func (f FileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FileMutation", m)
 }
 
-// The RecordFunc type is an adapter to allow the use of ordinary
-// function as Record mutator.
-type RecordFunc func(context.Context, *ent.RecordMutation) (ent.Value, error)
+// The FileTypeFunc type is an adapter to allow the use of ordinary
+// function as FileType mutator.
+type FileTypeFunc func(context.Context, *ent.FileTypeMutation) (ent.Value, error)
 
 // Mutate calls f(ctx, m).
-func (f RecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-	if mv, ok := m.(*ent.RecordMutation); ok {
+func (f FileTypeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.FileTypeMutation); ok {
 		return f(ctx, mv)
 	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RecordMutation", m)
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.FileTypeMutation", m)
 }
 
 // The RejectFunc type is an adapter to allow the use of ordinary

@@ -82,46 +82,23 @@ var (
 			},
 		},
 	}
-	// RecordsColumns holds the columns for the "records" table.
-	RecordsColumns = []*schema.Column{
+	// FileTypesColumns holds the columns for the "file_types" table.
+	FileTypesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "file_type", Type: field.TypeString},
-		{Name: "record_key", Type: field.TypeString, Size: 2147483647},
-		{Name: "event_time", Type: field.TypeTime, Nullable: true},
-		{Name: "payload", Type: field.TypeString, Size: 2147483647, SchemaType: map[string]string{"postgres": "jsonb", "sqlite3": "text"}},
-		{Name: "created_at", Type: field.TypeTime, Default: "CURRENT_TIMESTAMP"},
-		{Name: "file_id", Type: field.TypeInt},
+		{Name: "name", Type: field.TypeString, Unique: true},
+		{Name: "table_name", Type: field.TypeString, Unique: true},
+		{Name: "digest", Type: field.TypeString},
+		{Name: "columns", Type: field.TypeJSON},
+		{Name: "key", Type: field.TypeJSON, Nullable: true},
+		{Name: "has_time", Type: field.TypeBool, Default: false},
+		{Name: "version", Type: field.TypeInt, Default: 1},
+		{Name: "updated_at", Type: field.TypeTime},
 	}
-	// RecordsTable holds the schema information for the "records" table.
-	RecordsTable = &schema.Table{
-		Name:       "records",
-		Columns:    RecordsColumns,
-		PrimaryKey: []*schema.Column{RecordsColumns[0]},
-		ForeignKeys: []*schema.ForeignKey{
-			{
-				Symbol:     "records_files_records",
-				Columns:    []*schema.Column{RecordsColumns[6]},
-				RefColumns: []*schema.Column{FilesColumns[0]},
-				OnDelete:   schema.NoAction,
-			},
-		},
-		Indexes: []*schema.Index{
-			{
-				Name:    "records_file_type_record_key",
-				Unique:  true,
-				Columns: []*schema.Column{RecordsColumns[1], RecordsColumns[2]},
-			},
-			{
-				Name:    "records_file_type_event_time",
-				Unique:  false,
-				Columns: []*schema.Column{RecordsColumns[1], RecordsColumns[3]},
-			},
-			{
-				Name:    "records_file_id",
-				Unique:  false,
-				Columns: []*schema.Column{RecordsColumns[6]},
-			},
-		},
+	// FileTypesTable holds the schema information for the "file_types" table.
+	FileTypesTable = &schema.Table{
+		Name:       "file_types",
+		Columns:    FileTypesColumns,
+		PrimaryKey: []*schema.Column{FileTypesColumns[0]},
 	}
 	// RejectsColumns holds the columns for the "rejects" table.
 	RejectsColumns = []*schema.Column{
@@ -181,7 +158,7 @@ var (
 	Tables = []*schema.Table{
 		ClaimsTable,
 		FilesTable,
-		RecordsTable,
+		FileTypesTable,
 		RejectsTable,
 		RunsTable,
 	}
@@ -195,9 +172,8 @@ func init() {
 	FilesTable.Annotation = &entsql.Annotation{
 		Table: "files",
 	}
-	RecordsTable.ForeignKeys[0].RefTable = FilesTable
-	RecordsTable.Annotation = &entsql.Annotation{
-		Table: "records",
+	FileTypesTable.Annotation = &entsql.Annotation{
+		Table: "file_types",
 	}
 	RejectsTable.ForeignKeys[0].RefTable = FilesTable
 	RejectsTable.Annotation = &entsql.Annotation{

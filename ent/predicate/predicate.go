@@ -12,8 +12,8 @@ type Claim func(*sql.Selector)
 // File is the predicate function for file builders.
 type File func(*sql.Selector)
 
-// Record is the predicate function for record builders.
-type Record func(*sql.Selector)
+// FileType is the predicate function for filetype builders.
+type FileType func(*sql.Selector)
 
 // Reject is the predicate function for reject builders.
 type Reject func(*sql.Selector)

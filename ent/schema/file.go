@@ -51,7 +51,6 @@ func (File) Fields() []ent.Field {
 func (File) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("run", Run.Type).Ref("files").Field("run_id").Unique().Required(),
-		edge.To("records", Record.Type),
 		edge.To("rejects", Reject.Type),
 	}
 }

@@ -12,93 +12,69 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/carpipe/carpipe/ent/file"
+	"github.com/carpipe/carpipe/ent/filetype"
 	"github.com/carpipe/carpipe/ent/predicate"
-	"github.com/carpipe/carpipe/ent/record"
 )
 
-// RecordQuery is the builder for querying Record entities.
-type RecordQuery struct {
+// FileTypeQuery is the builder for querying FileType entities.
+type FileTypeQuery struct {
 	config
 	ctx        *QueryContext
-	order      []record.OrderOption
+	order      []filetype.OrderOption
 	inters     []Interceptor
-	predicates []predicate.Record
-	withFile   *FileQuery
+	predicates []predicate.FileType
 	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
 }
 
-// Where adds a new predicate for the RecordQuery builder.
-func (_q *RecordQuery) Where(ps ...predicate.Record) *RecordQuery {
+// Where adds a new predicate for the FileTypeQuery builder.
+func (_q *FileTypeQuery) Where(ps ...predicate.FileType) *FileTypeQuery {
 	_q.predicates = append(_q.predicates, ps...)
 	return _q
 }
 
 // Limit the number of records to be returned by this query.
-func (_q *RecordQuery) Limit(limit int) *RecordQuery {
+func (_q *FileTypeQuery) Limit(limit int) *FileTypeQuery {
 	_q.ctx.Limit = &limit
 	return _q
 }
 
 // Offset to start from.
-func (_q *RecordQuery) Offset(offset int) *RecordQuery {
+func (_q *FileTypeQuery) Offset(offset int) *FileTypeQuery {
 	_q.ctx.Offset = &offset
 	return _q
 }
 
 // Unique configures the query builder to filter duplicate records on query.
 // By default, unique is set to true, and can be disabled using this method.
-func (_q *RecordQuery) Unique(unique bool) *RecordQuery {
+func (_q *FileTypeQuery) Unique(unique bool) *FileTypeQuery {
 	_q.ctx.Unique = &unique
 	return _q
 }
 
 // Order specifies how the records should be ordered.
-func (_q *RecordQuery) Order(o ...record.OrderOption) *RecordQuery {
+func (_q *FileTypeQuery) Order(o ...filetype.OrderOption) *FileTypeQuery {
 	_q.order = append(_q.order, o...)
 	return _q
 }
 
-// QueryFile chains the current query on the "file" edge.
-func (_q *RecordQuery) QueryFile() *FileQuery {
-	query := (&FileClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(record.Table, record.FieldID, selector),
-			sqlgraph.To(file.Table, file.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, record.FileTable, record.FileColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// First returns the first Record entity from the query.
-// Returns a *NotFoundError when no Record was found.
-func (_q *RecordQuery) First(ctx context.Context) (*Record, error) {
+// First returns the first FileType entity from the query.
+// Returns a *NotFoundError when no FileType was found.
+func (_q *FileTypeQuery) First(ctx context.Context) (*FileType, error) {
 	nodes, err := _q.Limit(1).All(setContextOp(ctx, _q.ctx, ent.OpQueryFirst))
 	if err != nil {
 		return nil, err
 	}
 	if len(nodes) == 0 {
-		return nil, &NotFoundError{record.Label}
+		return nil, &NotFoundError{filetype.Label}
 	}
 	return nodes[0], nil
 }
 
 // FirstX is like First, but panics if an error occurs.
-func (_q *RecordQuery) FirstX(ctx context.Context) *Record {
+func (_q *FileTypeQuery) FirstX(ctx context.Context) *FileType {
 	node, err := _q.First(ctx)
 	if err != nil && !IsNotFound(err) {
 		panic(err)
@@ -106,22 +82,22 @@ func (_q *RecordQuery) FirstX(ctx context.Context) *Record {
 	return node
 }
 
-// FirstID returns the first Record ID from the query.
-// Returns a *NotFoundError when no Record ID was found.
-func (_q *RecordQuery) FirstID(ctx context.Context) (id int, err error) {
+// FirstID returns the first FileType ID from the query.
+// Returns a *NotFoundError when no FileType ID was found.
+func (_q *FileTypeQuery) FirstID(ctx context.Context) (id int, err error) {
 	var ids []int
 	if ids, err = _q.Limit(1).IDs(setContextOp(ctx, _q.ctx, ent.OpQueryFirstID)); err != nil {
 		return
 	}
 	if len(ids) == 0 {
-		err = &NotFoundError{record.Label}
+		err = &NotFoundError{filetype.Label}
 		return
 	}
 	return ids[0], nil
 }
 
 // FirstIDX is like FirstID, but panics if an error occurs.
-func (_q *RecordQuery) FirstIDX(ctx context.Context) int {
+func (_q *FileTypeQuery) FirstIDX(ctx context.Context) int {
 	id, err := _q.FirstID(ctx)
 	if err != nil && !IsNotFound(err) {
 		panic(err)
@@ -129,10 +105,10 @@ func (_q *RecordQuery) FirstIDX(ctx context.Context) int {
 	return id
 }
 
-// Only returns a single Record entity found by the query, ensuring it only returns one.
-// Returns a *NotSingularError when more than one Record entity is found.
-// Returns a *NotFoundError when no Record entities are found.
-func (_q *RecordQuery) Only(ctx context.Context) (*Record, error) {
+// Only returns a single FileType entity found by the query, ensuring it only returns one.
+// Returns a *NotSingularError when more than one FileType entity is found.
+// Returns a *NotFoundError when no FileType entities are found.
+func (_q *FileTypeQuery) Only(ctx context.Context) (*FileType, error) {
 	nodes, err := _q.Limit(2).All(setContextOp(ctx, _q.ctx, ent.OpQueryOnly))
 	if err != nil {
 		return nil, err
@@ -141,14 +117,14 @@ func (_q *RecordQuery) Only(ctx context.Context) (*Record, error) {
 	case 1:
 		return nodes[0], nil
 	case 0:
-		return nil, &NotFoundError{record.Label}
+		return nil, &NotFoundError{filetype.Label}
 	default:
-		return nil, &NotSingularError{record.Label}
+		return nil, &NotSingularError{filetype.Label}
 	}
 }
 
 // OnlyX is like Only, but panics if an error occurs.
-func (_q *RecordQuery) OnlyX(ctx context.Context) *Record {
+func (_q *FileTypeQuery) OnlyX(ctx context.Context) *FileType {
 	node, err := _q.Only(ctx)
 	if err != nil {
 		panic(err)
@@ -156,10 +132,10 @@ func (_q *RecordQuery) OnlyX(ctx context.Context) *Record {
 	return node
 }
 
-// OnlyID is like Only, but returns the only Record ID in the query.
-// Returns a *NotSingularError when more than one Record ID is found.
+// OnlyID is like Only, but returns the only FileType ID in the query.
+// Returns a *NotSingularError when more than one FileType ID is found.
 // Returns a *NotFoundError when no entities are found.
-func (_q *RecordQuery) OnlyID(ctx context.Context) (id int, err error) {
+func (_q *FileTypeQuery) OnlyID(ctx context.Context) (id int, err error) {
 	var ids []int
 	if ids, err = _q.Limit(2).IDs(setContextOp(ctx, _q.ctx, ent.OpQueryOnlyID)); err != nil {
 		return
@@ -168,15 +144,15 @@ func (_q *RecordQuery) OnlyID(ctx context.Context) (id int, err error) {
 	case 1:
 		id = ids[0]
 	case 0:
-		err = &NotFoundError{record.Label}
+		err = &NotFoundError{filetype.Label}
 	default:
-		err = &NotSingularError{record.Label}
+		err = &NotSingularError{filetype.Label}
 	}
 	return
 }
 
 // OnlyIDX is like OnlyID, but panics if an error occurs.
-func (_q *RecordQuery) OnlyIDX(ctx context.Context) int {
+func (_q *FileTypeQuery) OnlyIDX(ctx context.Context) int {
 	id, err := _q.OnlyID(ctx)
 	if err != nil {
 		panic(err)
@@ -184,18 +160,18 @@ func (_q *RecordQuery) OnlyIDX(ctx context.Context) int {
 	return id
 }
 
-// All executes the query and returns a list of Records.
-func (_q *RecordQuery) All(ctx context.Context) ([]*Record, error) {
+// All executes the query and returns a list of FileTypes.
+func (_q *FileTypeQuery) All(ctx context.Context) ([]*FileType, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryAll)
 	if err := _q.prepareQuery(ctx); err != nil {
 		return nil, err
 	}
-	qr := querierAll[[]*Record, *RecordQuery]()
-	return withInterceptors[[]*Record](ctx, _q, qr, _q.inters)
+	qr := querierAll[[]*FileType, *FileTypeQuery]()
+	return withInterceptors[[]*FileType](ctx, _q, qr, _q.inters)
 }
 
 // AllX is like All, but panics if an error occurs.
-func (_q *RecordQuery) AllX(ctx context.Context) []*Record {
+func (_q *FileTypeQuery) AllX(ctx context.Context) []*FileType {
 	nodes, err := _q.All(ctx)
 	if err != nil {
 		panic(err)
@@ -203,20 +179,20 @@ func (_q *RecordQuery) AllX(ctx context.Context) []*Record {
 	return nodes
 }
 
-// IDs executes the query and returns a list of Record IDs.
-func (_q *RecordQuery) IDs(ctx context.Context) (ids []int, err error) {
+// IDs executes the query and returns a list of FileType IDs.
+func (_q *FileTypeQuery) IDs(ctx context.Context) (ids []int, err error) {
 	if _q.ctx.Unique == nil && _q.path != nil {
 		_q.Unique(true)
 	}
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryIDs)
-	if err = _q.Select(record.FieldID).Scan(ctx, &ids); err != nil {
+	if err = _q.Select(filetype.FieldID).Scan(ctx, &ids); err != nil {
 		return nil, err
 	}
 	return ids, nil
 }
 
 // IDsX is like IDs, but panics if an error occurs.
-func (_q *RecordQuery) IDsX(ctx context.Context) []int {
+func (_q *FileTypeQuery) IDsX(ctx context.Context) []int {
 	ids, err := _q.IDs(ctx)
 	if err != nil {
 		panic(err)
@@ -225,16 +201,16 @@ func (_q *RecordQuery) IDsX(ctx context.Context) []int {
 }
 
 // Count returns the count of the given query.
-func (_q *RecordQuery) Count(ctx context.Context) (int, error) {
+func (_q *FileTypeQuery) Count(ctx context.Context) (int, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryCount)
 	if err := _q.prepareQuery(ctx); err != nil {
 		return 0, err
 	}
-	return withInterceptors[int](ctx, _q, querierCount[*RecordQuery](), _q.inters)
+	return withInterceptors[int](ctx, _q, querierCount[*FileTypeQuery](), _q.inters)
 }
 
 // CountX is like Count, but panics if an error occurs.
-func (_q *RecordQuery) CountX(ctx context.Context) int {
+func (_q *FileTypeQuery) CountX(ctx context.Context) int {
 	count, err := _q.Count(ctx)
 	if err != nil {
 		panic(err)
@@ -243,7 +219,7 @@ func (_q *RecordQuery) CountX(ctx context.Context) int {
 }
 
 // Exist returns true if the query has elements in the graph.
-func (_q *RecordQuery) Exist(ctx context.Context) (bool, error) {
+func (_q *FileTypeQuery) Exist(ctx context.Context) (bool, error) {
 	ctx = setContextOp(ctx, _q.ctx, ent.OpQueryExist)
 	switch _, err := _q.FirstID(ctx); {
 	case IsNotFound(err):
@@ -256,7 +232,7 @@ func (_q *RecordQuery) Exist(ctx context.Context) (bool, error) {
 }
 
 // ExistX is like Exist, but panics if an error occurs.
-func (_q *RecordQuery) ExistX(ctx context.Context) bool {
+func (_q *FileTypeQuery) ExistX(ctx context.Context) bool {
 	exist, err := _q.Exist(ctx)
 	if err != nil {
 		panic(err)
@@ -264,34 +240,22 @@ func (_q *RecordQuery) ExistX(ctx context.Context) bool {
 	return exist
 }
 
-// Clone returns a duplicate of the RecordQuery builder, including all associated steps. It can be
+// Clone returns a duplicate of the FileTypeQuery builder, including all associated steps. It can be
 // used to prepare common query builders and use them differently after the clone is made.
-func (_q *RecordQuery) Clone() *RecordQuery {
+func (_q *FileTypeQuery) Clone() *FileTypeQuery {
 	if _q == nil {
 		return nil
 	}
-	return &RecordQuery{
+	return &FileTypeQuery{
 		config:     _q.config,
 		ctx:        _q.ctx.Clone(),
-		order:      append([]record.OrderOption{}, _q.order...),
+		order:      append([]filetype.OrderOption{}, _q.order...),
 		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.Record{}, _q.predicates...),
-		withFile:   _q.withFile.Clone(),
+		predicates: append([]predicate.FileType{}, _q.predicates...),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
 	}
-}
-
-// WithFile tells the query-builder to eager-load the nodes that are connected to
-// the "file" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *RecordQuery) WithFile(opts ...func(*FileQuery)) *RecordQuery {
-	query := (&FileClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withFile = query
-	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -300,19 +264,19 @@ func (_q *RecordQuery) WithFile(opts ...func(*FileQuery)) *RecordQuery {
 // Example:
 //
 //	var v []struct {
-//		FileType string `json:"file_type,omitempty"`
+//		Name string `json:"name,omitempty"`
 //		Count int `json:"count,omitempty"`
 //	}
 //
-//	client.Record.Query().
-//		GroupBy(record.FieldFileType).
+//	client.FileType.Query().
+//		GroupBy(filetype.FieldName).
 //		Aggregate(ent.Count()).
 //		Scan(ctx, &v)
-func (_q *RecordQuery) GroupBy(field string, fields ...string) *RecordGroupBy {
+func (_q *FileTypeQuery) GroupBy(field string, fields ...string) *FileTypeGroupBy {
 	_q.ctx.Fields = append([]string{field}, fields...)
-	grbuild := &RecordGroupBy{build: _q}
+	grbuild := &FileTypeGroupBy{build: _q}
 	grbuild.flds = &_q.ctx.Fields
-	grbuild.label = record.Label
+	grbuild.label = filetype.Label
 	grbuild.scan = grbuild.Scan
 	return grbuild
 }
@@ -323,26 +287,26 @@ func (_q *RecordQuery) GroupBy(field string, fields ...string) *RecordGroupBy {
 // Example:
 //
 //	var v []struct {
-//		FileType string `json:"file_type,omitempty"`
+//		Name string `json:"name,omitempty"`
 //	}
 //
-//	client.Record.Query().
-//		Select(record.FieldFileType).
+//	client.FileType.Query().
+//		Select(filetype.FieldName).
 //		Scan(ctx, &v)
-func (_q *RecordQuery) Select(fields ...string) *RecordSelect {
+func (_q *FileTypeQuery) Select(fields ...string) *FileTypeSelect {
 	_q.ctx.Fields = append(_q.ctx.Fields, fields...)
-	sbuild := &RecordSelect{RecordQuery: _q}
-	sbuild.label = record.Label
+	sbuild := &FileTypeSelect{FileTypeQuery: _q}
+	sbuild.label = filetype.Label
 	sbuild.flds, sbuild.scan = &_q.ctx.Fields, sbuild.Scan
 	return sbuild
 }
 
-// Aggregate returns a RecordSelect configured with the given aggregations.
-func (_q *RecordQuery) Aggregate(fns ...AggregateFunc) *RecordSelect {
+// Aggregate returns a FileTypeSelect configured with the given aggregations.
+func (_q *FileTypeQuery) Aggregate(fns ...AggregateFunc) *FileTypeSelect {
 	return _q.Select().Aggregate(fns...)
 }
 
-func (_q *RecordQuery) prepareQuery(ctx context.Context) error {
+func (_q *FileTypeQuery) prepareQuery(ctx context.Context) error {
 	for _, inter := range _q.inters {
 		if inter == nil {
 			return fmt.Errorf("ent: uninitialized interceptor (forgotten import ent/runtime?)")
@@ -354,7 +318,7 @@ func (_q *RecordQuery) prepareQuery(ctx context.Context) error {
 		}
 	}
 	for _, f := range _q.ctx.Fields {
-		if !record.ValidColumn(f) {
+		if !filetype.ValidColumn(f) {
 			return &ValidationError{Name: f, err: fmt.Errorf("ent: invalid field %q for query", f)}
 		}
 	}
@@ -368,21 +332,17 @@ func (_q *RecordQuery) prepareQuery(ctx context.Context) error {
 	return nil
 }
 
-func (_q *RecordQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Record, error) {
+func (_q *FileTypeQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*FileType, error) {
 	var (
-		nodes       = []*Record{}
-		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
-			_q.withFile != nil,
-		}
+		nodes = []*FileType{}
+		_spec = _q.querySpec()
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
-		return (*Record).scanValues(nil, columns)
+		return (*FileType).scanValues(nil, columns)
 	}
 	_spec.Assign = func(columns []string, values []any) error {
-		node := &Record{config: _q.config}
+		node := &FileType{config: _q.config}
 		nodes = append(nodes, node)
-		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -397,46 +357,10 @@ func (_q *RecordQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Recor
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
-	if query := _q.withFile; query != nil {
-		if err := _q.loadFile(ctx, query, nodes, nil,
-			func(n *Record, e *File) { n.Edges.File = e }); err != nil {
-			return nil, err
-		}
-	}
 	return nodes, nil
 }
 
-func (_q *RecordQuery) loadFile(ctx context.Context, query *FileQuery, nodes []*Record, init func(*Record), assign func(*Record, *File)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Record)
-	for i := range nodes {
-		fk := nodes[i].FileID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(file.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "file_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
-
-func (_q *RecordQuery) sqlCount(ctx context.Context) (int, error) {
+func (_q *FileTypeQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
 	if len(_q.modifiers) > 0 {
 		_spec.Modifiers = _q.modifiers
@@ -448,8 +372,8 @@ func (_q *RecordQuery) sqlCount(ctx context.Context) (int, error) {
 	return sqlgraph.CountNodes(ctx, _q.driver, _spec)
 }
 
-func (_q *RecordQuery) querySpec() *sqlgraph.QuerySpec {
-	_spec := sqlgraph.NewQuerySpec(record.Table, record.Columns, sqlgraph.NewFieldSpec(record.FieldID, field.TypeInt))
+func (_q *FileTypeQuery) querySpec() *sqlgraph.QuerySpec {
+	_spec := sqlgraph.NewQuerySpec(filetype.Table, filetype.Columns, sqlgraph.NewFieldSpec(filetype.FieldID, field.TypeInt))
 	_spec.From = _q.sql
 	if unique := _q.ctx.Unique; unique != nil {
 		_spec.Unique = *unique
@@ -458,14 +382,11 @@ func (_q *RecordQuery) querySpec() *sqlgraph.QuerySpec {
 	}
 	if fields := _q.ctx.Fields; len(fields) > 0 {
 		_spec.Node.Columns = make([]string, 0, len(fields))
-		_spec.Node.Columns = append(_spec.Node.Columns, record.FieldID)
+		_spec.Node.Columns = append(_spec.Node.Columns, filetype.FieldID)
 		for i := range fields {
-			if fields[i] != record.FieldID {
+			if fields[i] != filetype.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
-		}
-		if _q.withFile != nil {
-			_spec.Node.AddColumnOnce(record.FieldFileID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -491,12 +412,12 @@ func (_q *RecordQuery) querySpec() *sqlgraph.QuerySpec {
 	return _spec
 }
 
-func (_q *RecordQuery) sqlQuery(ctx context.Context) *sql.Selector {
+func (_q *FileTypeQuery) sqlQuery(ctx context.Context) *sql.Selector {
 	builder := sql.Dialect(_q.driver.Dialect())
-	t1 := builder.Table(record.Table)
+	t1 := builder.Table(filetype.Table)
 	columns := _q.ctx.Fields
 	if len(columns) == 0 {
-		columns = record.Columns
+		columns = filetype.Columns
 	}
 	selector := builder.Select(t1.Columns(columns...)...).From(t1)
 	if _q.sql != nil {
@@ -529,7 +450,7 @@ func (_q *RecordQuery) sqlQuery(ctx context.Context) *sql.Selector {
 // ForUpdate locks the selected rows against concurrent updates, and prevent them from being
 // updated, deleted or "selected ... for update" by other sessions, until the transaction is
 // either committed or rolled-back.
-func (_q *RecordQuery) ForUpdate(opts ...sql.LockOption) *RecordQuery {
+func (_q *FileTypeQuery) ForUpdate(opts ...sql.LockOption) *FileTypeQuery {
 	if _q.driver.Dialect() == dialect.Postgres {
 		_q.Unique(false)
 	}
@@ -542,7 +463,7 @@ func (_q *RecordQuery) ForUpdate(opts ...sql.LockOption) *RecordQuery {
 // ForShare behaves similarly to ForUpdate, except that it acquires a shared mode lock
 // on any rows that are read. Other sessions can read the rows, but cannot modify them
 // until your transaction commits.
-func (_q *RecordQuery) ForShare(opts ...sql.LockOption) *RecordQuery {
+func (_q *FileTypeQuery) ForShare(opts ...sql.LockOption) *FileTypeQuery {
 	if _q.driver.Dialect() == dialect.Postgres {
 		_q.Unique(false)
 	}
@@ -552,28 +473,28 @@ func (_q *RecordQuery) ForShare(opts ...sql.LockOption) *RecordQuery {
 	return _q
 }
 
-// RecordGroupBy is the group-by builder for Record entities.
-type RecordGroupBy struct {
+// FileTypeGroupBy is the group-by builder for FileType entities.
+type FileTypeGroupBy struct {
 	selector
-	build *RecordQuery
+	build *FileTypeQuery
 }
 
 // Aggregate adds the given aggregation functions to the group-by query.
-func (_g *RecordGroupBy) Aggregate(fns ...AggregateFunc) *RecordGroupBy {
+func (_g *FileTypeGroupBy) Aggregate(fns ...AggregateFunc) *FileTypeGroupBy {
 	_g.fns = append(_g.fns, fns...)
 	return _g
 }
 
 // Scan applies the selector query and scans the result into the given value.
-func (_g *RecordGroupBy) Scan(ctx context.Context, v any) error {
+func (_g *FileTypeGroupBy) Scan(ctx context.Context, v any) error {
 	ctx = setContextOp(ctx, _g.build.ctx, ent.OpQueryGroupBy)
 	if err := _g.build.prepareQuery(ctx); err != nil {
 		return err
 	}
-	return scanWithInterceptors[*RecordQuery, *RecordGroupBy](ctx, _g.build, _g, _g.build.inters, v)
+	return scanWithInterceptors[*FileTypeQuery, *FileTypeGroupBy](ctx, _g.build, _g, _g.build.inters, v)
 }
 
-func (_g *RecordGroupBy) sqlScan(ctx context.Context, root *RecordQuery, v any) error {
+func (_g *FileTypeGroupBy) sqlScan(ctx context.Context, root *FileTypeQuery, v any) error {
 	selector := root.sqlQuery(ctx).Select()
 	aggregation := make([]string, 0, len(_g.fns))
 	for _, fn := range _g.fns {
@@ -600,28 +521,28 @@ func (_g *RecordGroupBy) sqlScan(ctx context.Context, root *RecordQuery, v any) 
 	return sql.ScanSlice(rows, v)
 }
 
-// RecordSelect is the builder for selecting fields of Record entities.
-type RecordSelect struct {
-	*RecordQuery
+// FileTypeSelect is the builder for selecting fields of FileType entities.
+type FileTypeSelect struct {
+	*FileTypeQuery
 	selector
 }
 
 // Aggregate adds the given aggregation functions to the selector query.
-func (_s *RecordSelect) Aggregate(fns ...AggregateFunc) *RecordSelect {
+func (_s *FileTypeSelect) Aggregate(fns ...AggregateFunc) *FileTypeSelect {
 	_s.fns = append(_s.fns, fns...)
 	return _s
 }
 
 // Scan applies the selector query and scans the result into the given value.
-func (_s *RecordSelect) Scan(ctx context.Context, v any) error {
+func (_s *FileTypeSelect) Scan(ctx context.Context, v any) error {
 	ctx = setContextOp(ctx, _s.ctx, ent.OpQuerySelect)
 	if err := _s.prepareQuery(ctx); err != nil {
 		return err
 	}
-	return scanWithInterceptors[*RecordQuery, *RecordSelect](ctx, _s.RecordQuery, _s, _s.inters, v)
+	return scanWithInterceptors[*FileTypeQuery, *FileTypeSelect](ctx, _s.FileTypeQuery, _s, _s.inters, v)
 }
 
-func (_s *RecordSelect) sqlScan(ctx context.Context, root *RecordQuery, v any) error {
+func (_s *FileTypeSelect) sqlScan(ctx context.Context, root *FileTypeQuery, v any) error {
 	selector := root.sqlQuery(ctx)
 	aggregation := make([]string, 0, len(_s.fns))
 	for _, fn := range _s.fns {
