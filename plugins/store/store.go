@@ -60,6 +60,8 @@ type Store struct {
 	holds  holds // Postgres locks held: holders.go
 	write  sync.Mutex
 	moves  moves // locations not yet written: history.go
+
+	tables tableSet // the file types' tables: plan.go
 }
 
 var _ plugins.Ledger = (*Store)(nil)

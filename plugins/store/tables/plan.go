@@ -167,10 +167,9 @@ func checkAll(ts []plugins.Table) error {
 // the columns Atlas should add.
 func compare(t plugins.Table, row *ent.FileType, owner map[string]string) (*want, error) {
 	w := &want{t: t, row: row, added: map[string]bool{}}
-	brk := w.brk
 	if row == nil {
 		if other, ok := owner[t.Name]; ok {
-			brk("table %s holds file type %s: give this type another table with x-carpipe.table", t.Name, other)
+			w.brk("table %s holds file type %s: give this type another table with x-carpipe.table", t.Name, other)
 		}
 		return w, nil
 	}
@@ -179,12 +178,12 @@ func compare(t plugins.Table, row *ent.FileType, owner map[string]string) (*want
 		return nil, err
 	}
 	if old.Name != t.Name {
-		brk("table would change from %s to %s: carpipe does not rename tables; "+
+		w.brk("table would change from %s to %s: carpipe does not rename tables; "+
 			"set x-carpipe.table back to %s, or rename the table and its file_types row yourself", old.Name, t.Name, old.Name)
 		return w, nil
 	}
 	if was, is := keyNames(old), keyNames(t); !slices.Equal(was, is) {
-		brk("key would change from %s to %s: a unique index cannot change under stored rows; "+
+		w.brk("key would change from %s to %s: a unique index cannot change under stored rows; "+
 			"load into a new type name or x-carpipe.table, or migrate the rows yourself", keyText(was), keyText(is))
 	}
 	u := old
@@ -196,7 +195,7 @@ func compare(t plugins.Table, row *ent.FileType, owner map[string]string) (*want
 			u.Columns = append(u.Columns, c)
 			w.added[c.Name] = true
 		case old.Columns[i].Type != c.Type:
-			brk("column %s would change type from %s to %s: stored values cannot be converted safely; "+
+			w.brk("column %s would change type from %s to %s: stored values cannot be converted safely; "+
 				"keep the type, load into a new type name or x-carpipe.table, or migrate the rows yourself",
 				c.Name, old.Columns[i].Type, c.Type)
 		default:
@@ -235,7 +234,7 @@ func diff(ctx context.Context, x *txn, ets []*schema.Table, byName map[string]*w
 		w *want
 		i int
 	}
-	owned := map[[2]string]ref{} // table and column ("": the table) → our change, for the SQL
+	owned := map[[2]string]ref{}            // table and column ("": the table) → our change, for the SQL
 	addCol := map[*atlas.AddColumn]string{} // → table
 	// source tells the table and column a statement of Atlas's plan is
 	// for, whichever change of the diff the dialect's planner names.
@@ -481,6 +480,17 @@ func (x *txn) end(rollback bool) {
 }
 
 type nopTx struct{ *entsql.Driver }
+
+// Query skips the foreign key check Ent's migrate runs on SQLite before
+// and after its changes, over every row of every table (0.3 s a million
+// rows): creating a table or adding a nullable column cannot break a
+// foreign key.
+func (d nopTx) Query(ctx context.Context, query string, args, v any) error {
+	if query == "PRAGMA foreign_key_check" && d.Dialect() == dialect.SQLite {
+		query = "SELECT NULL, NULL, NULL, NULL WHERE 0"
+	}
+	return d.Driver.Query(ctx, query, args, v)
+}
 
 func (d nopTx) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(d), nil }
 func (d nopTx) Close() error                           { return nil }

@@ -83,8 +83,8 @@ func fkName(table string) string { return table + "_" + ColFileID + "_fkey" }
 // files(id) and the unique index of the key. The foreign key does no
 // more than Ent's own (NO ACTION): carpipe never deletes a files row,
 // and with no cascade to serve, no index on _file_id is needed either.
-// d is dialect.Postgres or dialect.SQLite; the column types of both are
-// set, and the table is the same for either.
+// The table carries the column types of both dialects, so it is the same
+// whichever d (dialect.Postgres or dialect.SQLite) asks.
 func Ent(d string, t plugins.Table) *schema.Table {
 	type col struct {
 		c     *schema.Column
