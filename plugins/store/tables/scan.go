@@ -40,7 +40,9 @@ func Scan(ctx context.Context, db *sql.DB, d string, t plugins.Table, fn func(fi
 		vals   = make([]any, len(t.Columns)+1)
 		dest   = make([]any, len(vals)+2)
 		b      bytes.Buffer
+		e      = json.NewEncoder(&b)
 	)
+	e.SetEscapeHTML(false) // <, > and & as they are
 	dest[0], dest[1] = &fileID, &index
 	for i := range vals {
 		dest[i+2] = &vals[i]
@@ -58,9 +60,9 @@ func Scan(ctx context.Context, db *sql.DB, d string, t plugins.Table, fn func(fi
 			if b.Len() > 1 {
 				b.WriteByte(',')
 			}
-			writeString(&b, c.Property)
+			writeString(&b, e, c.Property)
 			b.WriteByte(':')
-			if err := writeValue(&b, c.Type, vals[i]); err != nil {
+			if err := writeValue(&b, e, c.Type, vals[i]); err != nil {
 				return fmt.Errorf("table %s, file %d, record %d, column %s: %w", t.Name, fileID, index, c.Name, err)
 			}
 		}
@@ -81,14 +83,14 @@ func Scan(ctx context.Context, db *sql.DB, d string, t plugins.Table, fn func(fi
 // writeValue writes a column's value as JSON, from what either driver
 // gives: lib/pq numeric and jsonb as []byte, modernc.org/sqlite a
 // datetime column as time.Time and a boolean as 0 or 1.
-func writeValue(b *bytes.Buffer, typ string, v any) error {
+func writeValue(b *bytes.Buffer, e *json.Encoder, typ string, v any) error {
 	if s, ok := v.([]byte); ok {
 		v = string(s)
 	}
 	switch typ {
 	case plugins.ColText:
 		if s, ok := v.(string); ok {
-			writeString(b, s)
+			writeString(b, e, s)
 			return nil
 		}
 	case plugins.ColTimestamp:
@@ -104,7 +106,7 @@ func writeValue(b *bytes.Buffer, typ string, v any) error {
 			b.WriteByte('"')
 			return nil
 		case string:
-			writeString(b, v)
+			writeString(b, e, v)
 			return nil
 		}
 	case plugins.ColInteger, plugins.ColNumber:
@@ -180,10 +182,8 @@ func writeExtra(b *bytes.Buffer, v any) error {
 	return nil
 }
 
-// writeString writes s as a JSON string, leaving <, > and & as they are.
-func writeString(b *bytes.Buffer, s string) {
-	e := json.NewEncoder(b)
-	e.SetEscapeHTML(false)
+// writeString writes s as a JSON string through e, which writes to b.
+func writeString(b *bytes.Buffer, e *json.Encoder, s string) {
 	e.Encode(s)             // a string always encodes
 	b.Truncate(b.Len() - 1) // Encode's newline
 }
