@@ -1,6 +1,7 @@
 // Package engine runs a declared pipeline: it lists the inputs, routes each
-// file to its type, loads it into the outputs in one transaction per file,
-// and moves it only after the commit.
+// file to its type, loads it into the ledger, each file whole or not at all
+// (small files in groups sharing a transaction), hands it to the other
+// outputs, and moves it only after the commit.
 package engine
 
 import (

@@ -334,7 +334,7 @@ func await(t *testing.T, ch <-chan outcome) outcome {
 // awaitBlocked waits until a Postgres session waits on a lock, proving that
 // the concurrent load is stuck behind the open one. SQLite's writers queue on
 // a mutex in the process, which no query can see; the outcome must be the
-// same whether or not the second Begin was already waiting.
+// same whether or not the second Load was already waiting.
 func (f *fixture) awaitBlocked(t *testing.T, ch <-chan outcome) {
 	t.Helper()
 	deadline := time.Now().Add(hang)
