@@ -1,6 +1,7 @@
 // Package engine runs a declared pipeline: it lists the inputs, routes each
-// file to its type, loads it into the outputs in one transaction per file,
-// and moves it only after the commit.
+// file to its type, loads it into the ledger, each file whole or not at all
+// (small files in groups sharing a transaction), hands it to the other
+// outputs, and moves it only after the commit.
 package engine
 
 import (
@@ -84,7 +85,8 @@ type input struct {
 
 type output struct {
 	name   string
-	plugin plugins.Output
+	plugin any            // a plugins.Ledger, first, or else
+	sink   plugins.Output // a sink
 }
 
 // common holds the keys the engine reads from every input entry.
@@ -233,6 +235,11 @@ func (e *Engine) newOutputs(cfg *config.Config, reg *plugins.Registry) error {
 		}
 		plugin := spec.New()
 		l, isLedger := plugin.(plugins.Ledger)
+		sink, isSink := plugin.(plugins.Output)
+		if !isLedger && !isSink {
+			errs = append(errs, config.Problems{{Pos: p.Pos, Msg: fmt.Sprintf("output %s: type %s is neither a database output nor a sink", p.Name, p.Type)}})
+			continue
+		}
 		if isLedger {
 			if ledgers++; ledgers > 1 {
 				errs = append(errs, config.Problems{{Pos: p.Pos, Msg: fmt.Sprintf("output %s: only one database output (postgres or sqlite) may hold the ledger and the records", p.Name)}})
@@ -246,9 +253,9 @@ func (e *Engine) newOutputs(cfg *config.Config, reg *plugins.Registry) error {
 			errs = append(errs, probs)
 		case isLedger && ledgers == 1:
 			e.ledger = l
-			e.outs = append([]output{{p.Name, plugin}}, e.outs...)
+			e.outs = append([]output{{name: p.Name, plugin: plugin}}, e.outs...)
 		case !isLedger:
-			e.outs = append(e.outs, output{p.Name, plugin})
+			e.outs = append(e.outs, output{name: p.Name, plugin: plugin, sink: sink})
 		}
 	}
 	if ledgers == 0 && !unknown {

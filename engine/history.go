@@ -34,17 +34,18 @@ func (e *Engine) History(ctx context.Context) (plugins.History, error) {
 	return h, nil
 }
 
-// located records where a file went after its action. A miss only leaves
-// the ledger's location stale, so it is logged, not returned.
-func (e *Engine) located(ctx context.Context, j job, loc string) {
+// located records where a file went after its action, on its ledger row.
+// A miss only leaves the ledger's location stale, so it is logged, not
+// returned.
+func (e *Engine) located(ctx context.Context, j job, id int64, loc string) {
 	l, ok := e.ledger.(plugins.Locator)
-	if !ok {
+	if !ok || id == 0 {
 		return
 	}
 	// The file has moved: record it even when the run is stopping, briefly.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := l.Moved(ctx, j.in.name, j.file.Path, j.file.Size, loc); err != nil {
+	if err := l.Moved(ctx, id, loc); err != nil {
 		e.log.Warn("where the file went was not recorded", "input", j.in.name, "path", j.file.Path, "location", loc, "error", err.Error())
 	}
 }

@@ -299,6 +299,7 @@ type result struct {
 	status  string // the ledger's status, when the ledger knows the file's current bytes
 	reason  string
 	counts  plugins.Counts
+	id      int64 // the ledger row, on which the file's action is recorded
 	fatal   error
 }
 
@@ -324,59 +325,11 @@ func (r result) addTo(s *Summary) {
 	s.RecordsRejected += r.counts.Rejected
 }
 
-// file loads one file: hash, ledger check, one transaction, then the
-// file's action. Only database trouble is fatal.
-func (e *Engine) file(ctx context.Context, run int64, j job) result {
-	log := e.log.With("input", j.in.name, "path", j.file.Path, "file_type", j.typ.Name())
-	info := plugins.FileInfo{Run: run, Input: j.in.name, Path: j.file.Path, FileType: j.typ.Name(), Time: j.time}
-	open := func() (io.ReadCloser, error) { return j.in.plugin.Open(ctx, j.file.Path) }
-
-	if r, ok := e.tooBig(ctx, j, &info, log); !ok {
-		return r
-	}
-	size, sum, err := digest(open)
-	if r, ok := e.readErr(ctx, j, info, log, err); !ok {
-		return r
-	}
-	info.Size, info.SHA256 = size, sum
-
-	status, err := e.ledger.Lookup(ctx, j.in.name, j.file.Path, sum)
-	if errors.Is(err, plugins.ErrFatal) {
-		return result{fatal: err}
-	}
-	if err != nil {
-		return e.fail(ctx, j, info, log, err)
-	}
-	if status == plugins.StatusProcessed {
-		// Loaded before: finish what a crash may have left undone.
-		log.Debug("file already loaded")
-		return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeSkipped, status: status, reason: reasonLoaded})
-	}
-
-	var counts plugins.Counts
-	err = retryConflicts(ctx, log, func() (err error) {
-		counts, err = e.load(ctx, j, info, open)
-		return err
-	})
-	switch {
-	case errors.Is(err, plugins.ErrLoaded):
-		return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeSkipped, status: plugins.StatusProcessed, reason: reasonLoaded})
-	case errors.Is(err, errChanged):
-		log.Warn("file changed while it was read; it will be loaded on a later run")
-		return result{outcome: plugins.OutcomeSkipped, reason: reasonChanged}
-	case errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil:
-		return result{fatal: err}
-	case err != nil:
-		return e.fail(ctx, j, info, log, err)
-	}
-	return e.loaded(ctx, j, log, counts)
-}
-
 // loaded logs a committed file and applies on_success.
 func (e *Engine) loaded(ctx context.Context, j job, log *slog.Logger, c plugins.Counts) result {
 	log.Info("file loaded", "records", c.Inserted+c.Duplicate+c.Rejected,
 		"inserted", c.Inserted, "duplicate", c.Duplicate, "rejected", c.Rejected)
-	return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeProcessed, status: plugins.StatusProcessed, counts: c})
+	return e.done(ctx, j, j.in.onSuccess, log, result{outcome: plugins.OutcomeProcessed, status: plugins.StatusProcessed, counts: c, id: c.FileID})
 }
 
 // tooBig fails a file over its input's max_file_size.
@@ -423,7 +376,8 @@ func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log *sl
 	if errors.Is(cause, plugins.ErrAmbiguous) {
 		r.outcome = plugins.OutcomeAmbiguous
 	}
-	if err := e.ledger.Fail(ctx, info, reason); err != nil {
+	id, err := e.ledger.Fail(ctx, info, reason)
+	if err != nil {
 		if errors.Is(err, plugins.ErrFatal) || ctx.Err() != nil {
 			return result{fatal: err}
 		}
@@ -432,13 +386,14 @@ func (e *Engine) fail(ctx context.Context, j job, info plugins.FileInfo, log *sl
 		return r
 	}
 	log.Warn("file failed", "reason", reason)
+	r.id = id
 	return e.done(ctx, j, j.in.onFailure, log, r)
 }
 
 // done applies a file's action once the ledger knows it. A failed action
 // leaves the file where it is, and its outcome becomes left.
 func (e *Engine) done(ctx context.Context, j job, a action, log *slog.Logger, r result) result {
-	if err := e.act(ctx, j, a); err != nil {
+	if err := e.act(ctx, j, a, r.id); err != nil {
 		log.Error("file action failed; the file stays where it is, and the action is retried on the next run",
 			"action", a.String(), "error", oneLine(err.Error()))
 		r.outcome, r.reason = plugins.OutcomeLeft, oneLine(a.String()+" failed: "+err.Error())
@@ -446,7 +401,7 @@ func (e *Engine) done(ctx context.Context, j job, a action, log *slog.Logger, r 
 	return r
 }
 
-func (e *Engine) act(ctx context.Context, j job, a action) error {
+func (e *Engine) act(ctx context.Context, j job, a action, id int64) error {
 	if a.kind == "keep" {
 		return nil
 	}
@@ -464,7 +419,7 @@ func (e *Engine) act(ctx context.Context, j job, a action) error {
 	if err != nil {
 		return err
 	}
-	e.located(ctx, j, loc)
+	e.located(ctx, j, id, loc)
 	return nil
 }
 
@@ -495,77 +450,22 @@ func backoff(try int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
-// load streams the file into every output's transaction and commits the
-// ledger's first: its commit is the one that counts.
-func (e *Engine) load(ctx context.Context, j job, info plugins.FileInfo, open plugins.Opener) (plugins.Counts, error) {
-	txs := make([]plugins.FileTx, 0, len(e.outs))
-	rollback := func() {
-		for _, tx := range txs {
-			tx.Rollback()
-		}
-	}
-	for _, o := range e.outs {
-		tx, err := o.plugin.Begin(ctx, info)
-		if err != nil {
-			rollback()
-			return plugins.Counts{}, fmt.Errorf("output %s: %w", o.name, err)
-		}
-		txs = append(txs, tx)
-	}
-
-	inv := &invalid{}
-	h := sha256.New()
-	first := true
-	hashed := func() (io.ReadCloser, error) {
-		rc, err := open()
-		if err != nil || !first {
-			return rc, err
-		}
-		first = false
-		return hashingReader{rc, h}, nil
-	}
-	err := j.typ.Decode(ctx, hashed, j.in.limits, func(b plugins.Batch) error {
-		if j.typ.RejectFile() {
-			inv.add(b.Rejects)
-			if inv.n > 0 {
-				return nil // keep reading to count and report every invalid record
-			}
-			b.Rejects = nil
-		}
-		for i, tx := range txs {
-			if err := tx.Add(ctx, b); err != nil {
-				return fmt.Errorf("output %s: %w", e.outs[i].name, err)
-			}
-		}
-		return nil
-	})
-	if err == nil && inv.n > 0 {
-		err = inv
-	}
-	if err == nil && hex.EncodeToString(h.Sum(nil)) != info.SHA256 {
-		err = errChanged
-	}
-	if err != nil {
-		rollback()
-		return plugins.Counts{}, err
-	}
-	counts, err := txs[0].Commit(ctx)
-	if err != nil {
-		rollback()
-		return counts, err
-	}
-	for i, tx := range txs[1:] {
-		if _, err := tx.Commit(ctx); err != nil {
-			e.log.Error("output failed after the ledger commit", "output", e.outs[i+1].name, "path", info.Path, "error", err.Error())
-		}
-	}
-	return counts, nil
-}
-
 // invalid collects a file's invalid records under reject_file.
 type invalid struct {
 	n     int
 	first []string
+}
+
+// take passes a batch on, unless its type fails a file with an invalid
+// record and one was seen: reading goes on only to count and report every
+// invalid record.
+func (v *invalid) take(t plugins.FileType, b plugins.Batch) (plugins.Batch, bool) {
+	if !t.RejectFile() {
+		return b, true
+	}
+	v.add(b.Rejects)
+	b.Rejects = nil
+	return b, v.n == 0
 }
 
 func (v *invalid) add(rs []plugins.Reject) {

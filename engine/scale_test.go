@@ -46,8 +46,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	h.router = set
 	h.reg.AddInput(plugins.InputSpec{Name: "dir", New: func() plugins.Input { return &dir.Dir{} }})
-	sq, _ := plugins.Default.Output("sqlite")
-	h.reg.AddOutput(sq)
+	h.reg.AddOutput(sqliteSpec(nil))
 	return h
 }
 
@@ -178,10 +177,10 @@ func TestClaimedFileSkipped(t *testing.T) {
 // commit: from then on every call fails as a lost connection does, until
 // the test brings it back.
 type outageDB struct {
-	sqlite.SQLite `yaml:",inline"`
-	trip          atomic.Bool // the next commit takes the database down
-	down          atomic.Bool
-	calls         atomic.Int32 // calls refused
+	typed `yaml:",inline"`
+	trip  atomic.Bool // the next commit takes the database down
+	down  atomic.Bool
+	calls atomic.Int32 // calls refused
 }
 
 var errLost = plugins.Fatal(errors.New("read tcp 127.0.0.1:5432: connection reset by peer"))
@@ -197,22 +196,15 @@ func (d *outageDB) refuse() bool {
 	return false
 }
 
-func (d *outageDB) Begin(ctx context.Context, f plugins.FileInfo) (plugins.FileTx, error) {
+func (d *outageDB) Load(ctx context.Context, files []plugins.FileInfo) (plugins.GroupTx, error) {
 	if d.down.Load() && d.refuse() {
 		return nil, errLost
 	}
-	tx, err := d.SQLite.Begin(ctx, f)
+	tx, err := d.SQLite.Load(ctx, files)
 	if err != nil {
 		return nil, err
 	}
 	return &outageTx{tx, d}, nil
-}
-
-func (d *outageDB) LoadFiles(ctx context.Context, files []plugins.FileData) ([]plugins.Outcome, error) {
-	if d.refuse() {
-		return nil, errLost
-	}
-	return d.SQLite.LoadFiles(ctx, files)
 }
 
 func (d *outageDB) Lookup(ctx context.Context, input, path, sum string) (string, error) {
@@ -244,22 +236,22 @@ func (d *outageDB) Sweep(ctx context.Context) error {
 }
 
 type outageTx struct {
-	plugins.FileTx
+	plugins.GroupTx
 	d *outageDB
 }
 
-func (t *outageTx) Commit(ctx context.Context) (plugins.Counts, error) {
+func (t *outageTx) Commit(ctx context.Context) ([]plugins.Outcome, error) {
 	if t.d.refuse() {
-		t.FileTx.Rollback()
-		return plugins.Counts{}, errLost
+		t.GroupTx.Rollback()
+		return nil, errLost
 	}
-	return t.FileTx.Commit(ctx)
+	return t.GroupTx.Commit(ctx)
 }
 
 func (h *harness) outage() *outageDB {
 	db := &outageDB{}
 	db.trip.Store(true)
-	h.reg.AddOutput(plugins.OutputSpec{Name: "outage", New: func() plugins.Output { return db }})
+	h.reg.AddOutput(plugins.OutputSpec{Name: "outage", New: func() any { return db }})
 	h.output = "outage"
 	return db
 }
@@ -322,7 +314,7 @@ func TestOutageRetried(t *testing.T) {
 				t.Fatalf("%d outages, %d recoveries, %d refused calls", downs.Load(), ups.Load(), db.calls.Load())
 			}
 			c := h.db()
-			if n := h.count(c, "SELECT count(*) FROM records"); n != records {
+			if n := h.count(c, "SELECT count(*) FROM vehicles_status"); n != records {
 				t.Fatalf("%d records, want %d", n, records)
 			}
 			if n := h.count(c, "SELECT count(*) FROM files WHERE status = 'processed'"); n != 6 {
@@ -592,7 +584,7 @@ func TestWatchStopsGracefully(t *testing.T) {
 			}
 			db := h.db()
 			loaded := h.count(db, "SELECT count(*) FROM files WHERE status = 'processed'")
-			if commit && h.count(db, "SELECT count(*) FROM records") != 3000 {
+			if commit && h.count(db, "SELECT count(*) FROM vehicles_status") != 3000 {
 				t.Fatal("the slow file's records are not all there")
 			}
 			want := 0
@@ -657,7 +649,7 @@ func TestWatchRidesOutOutage(t *testing.T) {
 	if n := h.count(c, "SELECT count(*) FROM runs WHERE status = 'failed'"); n != 1 {
 		t.Fatalf("%d failed runs, want the one the outage ended", n)
 	}
-	if n := h.count(c, "SELECT count(*) FROM records"); n != 9000 {
+	if n := h.count(c, "SELECT count(*) FROM vehicles_status"); n != 9000 {
 		t.Fatalf("%d records", n)
 	}
 }

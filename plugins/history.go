@@ -67,7 +67,7 @@ type History interface {
 // Locator is implemented by a ledger that records where a file went after
 // its on_success or on_failure action.
 type Locator interface {
-	// Moved records that the file of size bytes found at path of input is
-	// now at location ("" when deleted).
-	Moved(ctx context.Context, input, path string, size int64, location string) error
+	// Moved records that the file whose ledger row is id (Counts.FileID,
+	// or what Fail returned) is now at location ("" when deleted).
+	Moved(ctx context.Context, id int64, location string) error
 }

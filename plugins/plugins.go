@@ -81,13 +81,18 @@ type Batch struct {
 
 // Counts is what a committed file did to the store.
 type Counts struct {
+	// FileID is the file's ledger row. The commit returns it so that what
+	// happens to the file later (where it moved) is recorded on that row
+	// without finding it again.
+	FileID    int64
 	Inserted  int64
 	Duplicate int64
 	Rejected  int64
 }
 
-// Output receives files. Everything added to a FileTx lands on Commit or not
-// at all.
+// Output is an output that is not the ledger: it gets each file the ledger
+// committed (jsonl). Everything added to a FileTx lands on Commit or not at
+// all.
 type Output interface {
 	Begin(ctx context.Context, f FileInfo) (FileTx, error)
 }
@@ -104,7 +109,6 @@ type FileTx interface {
 // Ledger is implemented by the one output that stores records and remembers
 // which files it has loaded.
 type Ledger interface {
-	Output
 	Migrate(ctx context.Context) error
 	// StartRun records a new run of holder (the Claimer holder of the
 	// process, "" when it has none): a later Sweep closes the run as
@@ -112,8 +116,43 @@ type Ledger interface {
 	StartRun(ctx context.Context, pipeline, holder string) (int64, error)
 	// Lookup returns the ledger status of a file ("" when unknown).
 	Lookup(ctx context.Context, input, path, sha256 string) (string, error)
-	Fail(ctx context.Context, f FileInfo, reason string) error
+	// Load claims the ledger rows of files in one statement and opens one
+	// transaction for them all. A file is a group of one; small files go in
+	// groups because a commit costs more than their records. Each file
+	// still lands whole or not at all, with its ledger row. A concurrent
+	// Load of the same file waits for this one to end.
+	Load(ctx context.Context, files []FileInfo) (GroupTx, error)
+	// GroupSize is how many files one Load should take at most.
+	GroupSize() int
+	// Fail records a failed file with its reason and returns its ledger
+	// row (the loaded one, should a concurrent run have loaded it).
+	Fail(ctx context.Context, f FileInfo, reason string) (int64, error)
 	FinishRun(ctx context.Context, r RunSummary) error
+}
+
+// GroupTx is the transaction of the files of one Load, known by their
+// index in its list. An error from Add or Commit ends it: the caller rolls
+// back, and may load the files again, one by one, so that only a file the
+// database refuses fails.
+type GroupTx interface {
+	// Loaded tells that file i was committed before, by this run or
+	// another: feed it nothing, its Outcome is ErrLoaded.
+	Loaded(i int) bool
+	// Add takes records and rejects of file i, in file order; a big file
+	// arrives in many batches, which the ledger does not hold.
+	Add(ctx context.Context, i int, b Batch) error
+	// Commit returns an Outcome per file, in the order of Load's list.
+	Commit(ctx context.Context) ([]Outcome, error)
+	// Rollback undoes whatever was not committed; after Commit it does
+	// nothing.
+	Rollback() error
+}
+
+// Outcome is what a GroupTx's commit did with one file: its counts, or
+// ErrLoaded with only Counts.FileID set, the row of the load that counts.
+type Outcome struct {
+	Counts Counts
+	Err    error
 }
 
 // RunSummary is what a run did.
@@ -267,25 +306,4 @@ type Notifier interface {
 	// Watch sends on the channel (without blocking: a pending signal is
 	// enough) whenever the input may have changed, until ctx ends.
 	Watch(ctx context.Context) (<-chan struct{}, error)
-}
-
-// FileData is a small file's whole content, for Grouper.
-type FileData struct {
-	Info  FileInfo
-	Batch Batch
-}
-
-// Outcome is what LoadFiles did with one file: its counts, or ErrLoaded.
-type Outcome struct {
-	Counts Counts
-	Err    error
-}
-
-// Grouper is implemented by ledgers that load many small files in one
-// transaction, each file still all or nothing with its ledger row. An
-// error fails the whole group; the engine then loads its files one by one.
-type Grouper interface {
-	LoadFiles(ctx context.Context, files []FileData) ([]Outcome, error)
-	// GroupSize is how many files a group should hold at most.
-	GroupSize() int
 }

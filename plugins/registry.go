@@ -15,12 +15,13 @@ type InputSpec struct {
 	New    func() Input
 }
 
-// OutputSpec registers an output plugin.
+// OutputSpec registers an output plugin. New returns a Ledger (a database
+// output) or an Output (a sink).
 type OutputSpec struct {
 	Name   string
 	Doc    string
 	Sample string
-	New    func() Output
+	New    func() any
 }
 
 // Registry maps plugin type names to plugins. The engine receives one, so

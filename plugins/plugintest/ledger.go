@@ -22,9 +22,15 @@ import (
 // that is never released must fail the test, not time out the binary.
 const hang = 30 * time.Second
 
-// Ledger runs the behaviour every database output must have. open returns a fresh,
-// initialised (Init already called), empty ledger plus a *sql.DB on the same database for assertions.
-func Ledger(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
+// Open returns a fresh, initialised (Init already called), empty ledger
+// whose database holds tables, as Planner.Apply makes them, plus a *sql.DB
+// on the same database for assertions.
+type Open func(t *testing.T, tables []plugins.Table) (plugins.Ledger, *sql.DB)
+
+// Ledger runs the behaviour every database output must have: the cases
+// here, which mostly load one file, a group of one, and those of groups
+// (group.go).
+func Ledger(t *testing.T, open Open) {
 	cases := []struct {
 		name string
 		run  func(*testing.T, *fixture)
@@ -42,10 +48,42 @@ func Ledger(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) {
 		{"finish run", ledgerFinishRun},
 		{"empty file", ledgerEmptyFile},
 		{"time zones", ledgerTimeZones},
+		{"typed values", ledgerTypedValues},
+		{"group", ledgerGroup},
+		{"group takes over a failed file", ledgerGroupTakeover},
+		{"a bad file fails the group", ledgerGroupRefused},
+		{"group of many files", ledgerGroupMany},
+		{"group of two file types", ledgerGroupTypes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, newFixture(t, open)) })
 	}
+}
+
+// Tables are the suite's file types. Orders are keyed by id and have a
+// time; invoices have neither, so their _key is the unique index;
+// readings have a column of every type and a key of two.
+var Tables = []plugins.Table{
+	{Name: "orders", FileType: testFileType, HasTime: true, Key: []int{0}, Columns: []plugins.Column{
+		{Name: "id", Property: "id", Type: plugins.ColText}, {Name: "body", Property: "body", Type: plugins.ColJSON}}},
+	{Name: "invoices", FileType: "invoice", Columns: []plugins.Column{
+		{Name: "id", Property: "id", Type: plugins.ColText}, {Name: "body", Property: "body", Type: plugins.ColJSON}}},
+	{Name: "readings", FileType: "reading", HasTime: true, Key: []int{0, 1}, Columns: []plugins.Column{
+		{Name: "sensor", Property: "sensor", Type: plugins.ColText},
+		{Name: "at", Property: "at", Type: plugins.ColTimestamp},
+		{Name: "n", Property: "n", Type: plugins.ColInteger},
+		{Name: "x", Property: "x", Type: plugins.ColNumber},
+		{Name: "ok", Property: "ok", Type: plugins.ColBoolean},
+		{Name: "doc", Property: "doc", Type: plugins.ColJSON}}},
+}
+
+func table(fileType string) plugins.Table {
+	for _, t := range Tables {
+		if t.FileType == fileType {
+			return t
+		}
+	}
+	panic("plugintest: no table for " + fileType)
 }
 
 // fixture is one fresh, migrated ledger with a started run.
@@ -57,9 +95,9 @@ type fixture struct {
 	ctx context.Context
 }
 
-func newFixture(t *testing.T, open func(t *testing.T) (plugins.Ledger, *sql.DB)) *fixture {
+func newFixture(t *testing.T, open Open) *fixture {
 	t.Helper()
-	l, db := open(t)
+	l, db := open(t, Tables)
 	_, pg := db.Driver().(*pq.Driver)
 	f := &fixture{l: l, db: db, pg: pg, ctx: t.Context()}
 	if err := l.Migrate(f.ctx); err != nil {
@@ -104,8 +142,11 @@ func at(s string) *time.Time {
 	return &ts
 }
 
+// rec is a record of an order or an invoice: its key is its id, and its
+// payload its body.
 func rec(i int, key, payload string, et *time.Time) plugins.Record {
-	return plugins.Record{Index: i, Key: key, EventTime: et, Payload: json.RawMessage(payload)}
+	return plugins.Record{Index: i, Key: key, EventTime: et, Payload: json.RawMessage(payload),
+		Values: []plugins.Value{{Text: key, Valid: true}, {Text: payload, Valid: true}}}
 }
 
 // q turns ? placeholders into Postgres's $n.
@@ -149,50 +190,88 @@ func within[T any](t *testing.T, what string, fn func() T) T {
 	}
 }
 
+// one is the transaction of a group of one file, which most cases load.
+type one struct{ tx plugins.GroupTx }
+
+func (o one) Add(ctx context.Context, b plugins.Batch) error { return o.tx.Add(ctx, 0, b) }
+func (o one) Rollback() error                                { return o.tx.Rollback() }
+
+// Commit returns the file's counts, FileID included, or its error.
+func (o one) Commit(ctx context.Context) (plugins.Counts, error) {
+	out, err := o.tx.Commit(ctx)
+	if err != nil {
+		return plugins.Counts{}, err
+	}
+	if len(out) != 1 {
+		return plugins.Counts{}, fmt.Errorf("Commit of one file returned %d outcomes", len(out))
+	}
+	return out[0].Counts, out[0].Err
+}
+
 type began struct {
-	tx  plugins.FileTx
+	tx  one
 	err error
 }
 
-func (f *fixture) begin(t *testing.T, info plugins.FileInfo) (plugins.FileTx, error) {
+// start loads info as a group of one. A file Loaded reports is committed
+// at once, which must end the transaction, and its ErrLoaded returned.
+func (f *fixture) start(info plugins.FileInfo) (one, error) {
+	tx, err := f.l.Load(f.ctx, []plugins.FileInfo{info})
+	if err != nil {
+		return one{}, err
+	}
+	o := one{tx}
+	if tx.Loaded(0) {
+		c, err := o.Commit(f.ctx)
+		if err == nil {
+			err = fmt.Errorf("Loaded(0) was true, yet Commit returned no error (counts %+v)", c)
+		}
+		return one{}, err
+	}
+	return o, nil
+}
+
+func (f *fixture) begin(t *testing.T, info plugins.FileInfo) (one, error) {
 	t.Helper()
-	r := within(t, "Begin("+info.Path+")", func() began {
-		tx, err := f.l.Begin(f.ctx, info)
+	r := within(t, "Load("+info.Path+")", func() began {
+		tx, err := f.start(info)
 		return began{tx, err}
 	})
-	if r.err != nil && r.tx != nil {
-		t.Errorf("Begin(%s) returned both a transaction and error %v", info.Path, r.err)
+	if r.err != nil && r.tx.tx != nil {
+		t.Errorf("Load(%s) returned both a transaction and error %v", info.Path, r.err)
 	}
 	return r.tx, r.err
 }
 
-func (f *fixture) mustBegin(t *testing.T, info plugins.FileInfo) plugins.FileTx {
+func (f *fixture) mustBegin(t *testing.T, info plugins.FileInfo) one {
 	t.Helper()
 	tx, err := f.begin(t, info)
 	if err != nil {
-		t.Fatalf("Begin(%s): %v", info.Path, err)
+		t.Fatalf("Load(%s): %v", info.Path, err)
 	}
 	t.Cleanup(func() { tx.Rollback() }) // a failing test must not keep the file's lock
 	return tx
 }
 
 // outcome is what loading one file did; stage names the call that failed.
+// The counts leave FileID, the ledger row, to id.
 type outcome struct {
 	counts plugins.Counts
+	id     int64
 	stage  string
 	err    error
 }
 
-// loadFile runs Begin, Add for each batch, Commit; it rolls back on error.
+// loadFile runs Load, Add for each batch, Commit; it rolls back on error.
 func (f *fixture) loadFile(info plugins.FileInfo, batches ...plugins.Batch) outcome {
-	tx, err := f.l.Begin(f.ctx, info)
+	tx, err := f.start(info)
 	if err != nil {
-		return outcome{stage: "Begin", err: err}
+		return outcome{stage: "Load", err: err}
 	}
 	return f.finish(tx, batches...)
 }
 
-func (f *fixture) finish(tx plugins.FileTx, batches ...plugins.Batch) outcome {
+func (f *fixture) finish(tx one, batches ...plugins.Batch) outcome {
 	for _, b := range batches {
 		if err := tx.Add(f.ctx, b); err != nil {
 			tx.Rollback()
@@ -204,7 +283,9 @@ func (f *fixture) finish(tx plugins.FileTx, batches ...plugins.Batch) outcome {
 		tx.Rollback()
 		return outcome{stage: "Commit", err: err}
 	}
-	return outcome{counts: c}
+	id := c.FileID
+	c.FileID = 0
+	return outcome{counts: c, id: id}
 }
 
 func (f *fixture) load(t *testing.T, info plugins.FileInfo, batches ...plugins.Batch) outcome {
@@ -221,6 +302,9 @@ func (f *fixture) mustLoad(t *testing.T, info plugins.FileInfo, want plugins.Cou
 	}
 	if o.counts != want {
 		t.Fatalf("loading %s: counts %+v, want %+v", info.Path, o.counts, want)
+	}
+	if id := f.fileRow(t, info).ID; o.id != id {
+		t.Fatalf("loading %s: Counts.FileID %d, but its ledger row is %d", info.Path, o.id, id)
 	}
 }
 
@@ -250,7 +334,7 @@ func await(t *testing.T, ch <-chan outcome) outcome {
 // awaitBlocked waits until a Postgres session waits on a lock, proving that
 // the concurrent load is stuck behind the open one. SQLite's writers queue on
 // a mutex in the process, which no query can see; the outcome must be the
-// same whether or not the second Begin was already waiting.
+// same whether or not the second Load was already waiting.
 func (f *fixture) awaitBlocked(t *testing.T, ch <-chan outcome) {
 	t.Helper()
 	deadline := time.Now().Add(hang)
@@ -280,34 +364,60 @@ type row struct {
 	EventTime *time.Time
 }
 
+// records reads the stored orders or invoices, by key.
 func (f *fixture) records(t *testing.T, fileType string) map[string]row {
 	t.Helper()
-	rows, err := f.db.QueryContext(f.ctx, f.q("SELECT file_id, record_key, payload, event_time FROM records WHERE file_type = ?"), fileType)
+	tb := table(fileType)
+	et := "NULL"
+	if tb.HasTime {
+		et = "_event_time"
+	}
+	rows, err := f.db.QueryContext(f.ctx, "SELECT _file_id, id, body, "+et+" FROM "+tb.Name)
 	if err != nil {
-		t.Fatalf("reading records: %v", err)
+		t.Fatalf("reading %s: %v", tb.Name, err)
 	}
 	defer rows.Close()
 	out := map[string]row{}
 	for rows.Next() {
 		var r row
 		var payload []byte
-		var et sql.NullTime
-		if err := rows.Scan(&r.FileID, &r.Key, &payload, &et); err != nil {
-			t.Fatalf("reading records: %v", err)
+		var ts any
+		if err := rows.Scan(&r.FileID, &r.Key, &payload, &ts); err != nil {
+			t.Fatalf("reading %s: %v", tb.Name, err)
 		}
 		r.Payload = string(payload)
-		if et.Valid {
-			r.EventTime = &et.Time
-		}
+		r.EventTime = timeOf(t, ts)
 		if _, dup := out[r.Key]; dup {
 			t.Errorf("record key %q of type %s is stored twice", r.Key, fileType)
 		}
 		out[r.Key] = r
 	}
 	if err := rows.Err(); err != nil {
-		t.Fatalf("reading records: %v", err)
+		t.Fatalf("reading %s: %v", tb.Name, err)
 	}
 	return out
+}
+
+// timeOf reads a timestamp column: a time from PostgreSQL, the text of a
+// ColTimestamp value from SQLite.
+func timeOf(t *testing.T, v any) *time.Time {
+	t.Helper()
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case time.Time:
+		return &v
+	case []byte:
+		return timeOf(t, string(v))
+	case string:
+		ts, err := time.Parse("2006-01-02T15:04:05.000000Z", v)
+		if err != nil {
+			t.Fatalf("a stored time %q is not spelled 2006-01-02T15:04:05.000000Z: %v", v, err)
+		}
+		return &ts
+	}
+	t.Fatalf("a stored time of type %T", v)
+	return nil
 }
 
 // checkRecords compares the stored records of a file type with want, exactly.
@@ -444,7 +554,7 @@ func ledgerMigrateTwice(t *testing.T, f *fixture) {
 		t.Fatalf("a second Migrate: %v", err)
 	}
 	// Only StartRun's row: a second Migrate neither fails nor resets data.
-	for table, want := range map[string]int64{"runs": 1, "files": 0, "records": 0, "rejects": 0} {
+	for table, want := range map[string]int64{"runs": 1, "files": 0, "orders": 0, "rejects": 0} {
 		if n := f.count(t, "SELECT count(*) FROM "+table); n != want {
 			t.Errorf("table %s has %d rows after Migrate, StartRun and Migrate; want %d", table, n, want)
 		}
@@ -472,6 +582,8 @@ func ledgerCommit(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
+	id := c.FileID
+	c.FileID = 0
 	want := plugins.Counts{Inserted: 5}
 	if c != want {
 		t.Fatalf("Commit counts %+v, want %+v", c, want)
@@ -481,6 +593,9 @@ func ledgerCommit(t *testing.T, f *fixture) {
 		t.Errorf("Rollback after Commit: %v", err)
 	}
 	r := f.checkProcessed(t, info, 5, want)
+	if id != r.ID {
+		t.Errorf("Commit's Counts.FileID is %d; the ledger row is %d", id, r.ID)
+	}
 	var rows []row
 	for _, b := range []plugins.Batch{b1, b3} {
 		for _, x := range b.Records {
@@ -531,18 +646,21 @@ func ledgerDuplicates(t *testing.T, f *fixture) {
 	})
 	f.checkRecords(t, "invoice", []row{{idOther, "a", `{"invoice":"a"}`, nil}})
 
-	// The unique index itself refuses a second row for a stored key.
-	tx, err := f.db.BeginTx(f.ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	ins := f.q("INSERT INTO records (file_type, record_key, payload, file_id, created_at) VALUES (?, ?, ?, ?, ?)")
-	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "fresh", `{}`, idOne, time.Now().UTC()); err != nil {
-		t.Fatalf("inserting a fresh key by hand: %v", err)
-	}
-	if _, err := tx.ExecContext(f.ctx, ins, testFileType, "a", `{}`, idOne, time.Now().UTC()); err == nil {
-		t.Fatal("the database accepted a second record with key a: records has no unique (file_type, record_key) index")
+	// The unique index itself refuses a second row for a stored key: the
+	// key's columns, or _key when the type declares none.
+	for _, q := range []string{"INSERT INTO orders (_file_id, _index, id, body) VALUES (?, 9, ?, '{}')",
+		"INSERT INTO invoices (_file_id, _index, _key, id, body) VALUES (?, 9, ?, 'x', '{}')"} {
+		tx, err := f.db.BeginTx(f.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(f.ctx, f.q(q), idOne, "fresh"); err != nil {
+			t.Fatalf("%s, a fresh key by hand: %v", q, err)
+		}
+		if _, err := tx.ExecContext(f.ctx, f.q(q), idOne, "a"); err == nil {
+			t.Errorf("%s: the database accepted a second record with key a: no unique index on the key", q)
+		}
+		tx.Rollback()
 	}
 }
 
@@ -698,7 +816,7 @@ func ledgerRollback(t *testing.T, f *fixture) {
 	if err := tx.Rollback(); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	for _, table := range []string{"files", "records", "rejects"} {
+	for _, table := range []string{"files", "orders", "rejects"} {
 		if n := f.count(t, "SELECT count(*) FROM "+table); n != 0 {
 			t.Errorf("%d rows in %s after Rollback, want 0", n, table)
 		}
@@ -726,14 +844,27 @@ func ledgerLoaded(t *testing.T, f *fixture) {
 	f.mustLoad(t, info, plugins.Counts{Inserted: 1}, b)
 	f.checkProcessed(t, info, 1, plugins.Counts{Inserted: 1})
 
-	// Twice: a refused Begin must release whatever it took.
+	// Twice: a file Loaded reports must release whatever it took. Its
+	// outcome names the row that loaded it, where its move is recorded.
+	id := f.fileRow(t, info).ID
 	for i := range 2 {
-		tx, err := f.begin(t, info)
-		if !errors.Is(err, plugins.ErrLoaded) {
-			t.Fatalf("Begin #%d of a loaded file: got a transaction: %v, err %v; want ErrLoaded", i+1, tx != nil, err)
+		tx := within(t, "Load of a loaded file", func() plugins.GroupTx {
+			tx, err := f.l.Load(f.ctx, []plugins.FileInfo{info})
+			if err != nil {
+				t.Fatalf("Load #%d of a loaded file: %v", i+1, err)
+			}
+			return tx
+		})
+		if !tx.Loaded(0) {
+			tx.Rollback()
+			t.Fatalf("Load #%d of a loaded file: Loaded(0) is false", i+1)
 		}
-		if errors.Is(err, plugins.ErrFatal) {
-			t.Errorf("Begin of a loaded file: %v is fatal; it must only skip the file", err)
+		out, err := tx.Commit(f.ctx)
+		if err != nil || len(out) != 1 || !errors.Is(out[0].Err, plugins.ErrLoaded) || out[0].Counts != (plugins.Counts{FileID: id}) {
+			t.Fatalf("Commit #%d of a loaded file: %+v, %v; want ErrLoaded with FileID %d", i+1, out, err, id)
+		}
+		if errors.Is(out[0].Err, plugins.ErrFatal) {
+			t.Errorf("a loaded file: %v is fatal; it must only skip the file", out[0].Err)
 		}
 	}
 
@@ -768,17 +899,17 @@ func ledgerRace(t *testing.T, f *fixture) {
 	checkOnce := func(t *testing.T, info plugins.FileInfo, prefix string) {
 		t.Helper()
 		id := f.checkProcessed(t, info, 5, plugins.Counts{Inserted: 5}).ID
-		if n := f.count(t, "SELECT count(*) FROM records WHERE file_id = ? AND record_key LIKE ?", id, prefix+"-%"); n != 5 {
+		if n := f.count(t, "SELECT count(*) FROM orders WHERE _file_id = ? AND id LIKE ?", id, prefix+"-%"); n != 5 {
 			t.Errorf("%d records of %s stored under the winner's file id, want 5", n, info.Path)
 		}
-		if n := f.count(t, "SELECT count(*) FROM records WHERE record_key LIKE ?", prefix+"-%"); n != 5 {
+		if n := f.count(t, "SELECT count(*) FROM orders WHERE id LIKE ?", prefix+"-%"); n != 5 {
 			t.Errorf("%d records of %s stored, want 5", n, info.Path)
 		}
 	}
 	loser := func(t *testing.T, o outcome) {
 		t.Helper()
-		if !errors.Is(o.err, plugins.ErrLoaded) || (o.stage != "Begin" && o.stage != "Commit") {
-			t.Errorf("the losing load: %s: %v (counts %+v); want ErrLoaded from Begin or Commit", o.stage, o.err, o.counts)
+		if !errors.Is(o.err, plugins.ErrLoaded) || (o.stage != "Load" && o.stage != "Commit") {
+			t.Errorf("the losing load: %s: %v (counts %+v); want ErrLoaded from Load or Commit", o.stage, o.err, o.counts)
 		}
 	}
 
@@ -805,8 +936,8 @@ func ledgerRace(t *testing.T, f *fixture) {
 		}
 	})
 
-	// held: the second Begin starts while the first holds the file.
-	held := func(t *testing.T, prefix string, before func(plugins.FileInfo), end func(plugins.FileTx) outcome) (plugins.FileInfo, outcome, outcome) {
+	// held: the second Load starts while the first holds the file.
+	held := func(t *testing.T, prefix string, before func(plugins.FileInfo), end func(one) outcome) (plugins.FileInfo, outcome, outcome) {
 		info := f.file(prefix+".json", "")
 		before(info)
 		tx := f.mustBegin(t, info)
@@ -819,8 +950,8 @@ func ledgerRace(t *testing.T, f *fixture) {
 		return info, first, await(t, second)
 	}
 	nothing := func(plugins.FileInfo) {}
-	commit := func(tx plugins.FileTx) outcome { return f.finish(tx) }
-	rollback := func(tx plugins.FileTx) outcome { return outcome{stage: "Rollback", err: tx.Rollback()} }
+	commit := func(tx one) outcome { return f.finish(tx) }
+	rollback := func(tx one) outcome { return outcome{stage: "Rollback", err: tx.Rollback()} }
 
 	t.Run("first commits", func(t *testing.T) {
 		info, first, second := held(t, "commits", nothing, commit)
@@ -842,7 +973,7 @@ func ledgerRace(t *testing.T, f *fixture) {
 	})
 	t.Run("both take over a failed file", func(t *testing.T) {
 		fail := func(info plugins.FileInfo) {
-			if err := f.l.Fail(f.ctx, info, "earlier failure"); err != nil {
+			if _, err := f.l.Fail(f.ctx, info, "earlier failure"); err != nil {
 				t.Fatalf("Fail: %v", err)
 			}
 		}
@@ -857,15 +988,17 @@ func ledgerRace(t *testing.T, f *fixture) {
 
 func ledgerFailThenSucceed(t *testing.T, f *fixture) {
 	info := f.file("fails.json", "")
-	if err := f.l.Fail(f.ctx, info, "line 3: unexpected '}'"); err != nil {
+	failedID, err := f.l.Fail(f.ctx, info, "line 3: unexpected '}'")
+	if err != nil {
 		t.Fatalf("Fail: %v", err)
 	}
 	if s := f.lookup(t, info); s != plugins.StatusFailed {
 		t.Errorf("Lookup after Fail = %q, want %q", s, plugins.StatusFailed)
 	}
 	r := f.fileRow(t, info)
-	if r.Status != plugins.StatusFailed || r.Error != "line 3: unexpected '}'" || r.Run != f.run {
-		t.Errorf("files row after Fail: status %q error %q run %d; want failed, the reason, run %d", r.Status, r.Error, r.Run, f.run)
+	if r.Status != plugins.StatusFailed || r.Error != "line 3: unexpected '}'" || r.Run != f.run || r.ID != failedID {
+		t.Errorf("files row after Fail: id %d status %q error %q run %d; want %d (what Fail returned), failed, the reason, run %d",
+			r.ID, r.Status, r.Error, r.Run, failedID, f.run)
 	}
 
 	// A later run fails it again: the row is updated, not duplicated.
@@ -874,8 +1007,8 @@ func ledgerFailThenSucceed(t *testing.T, f *fixture) {
 		t.Fatalf("StartRun: %v", err)
 	}
 	info.Run = run2
-	if err := f.l.Fail(f.ctx, info, "second reason"); err != nil {
-		t.Fatalf("second Fail: %v", err)
+	if id, err := f.l.Fail(f.ctx, info, "second reason"); err != nil || id != r.ID {
+		t.Fatalf("second Fail: %d, %v; want the row %d", id, err, r.ID)
 	}
 	r2 := f.fileRow(t, info)
 	if r2.ID != r.ID || r2.Status != plugins.StatusFailed || r2.Error != "second reason" || r2.Run != run2 {
@@ -892,9 +1025,10 @@ func ledgerFailThenSucceed(t *testing.T, f *fixture) {
 	}
 	f.checkRecords(t, testFileType, []row{{r.ID, "f1", `{"f":1}`, nil}, {r.ID, "f2", `{"f":2}`, nil}})
 
-	// A late failure report never downgrades a loaded file.
-	if err := f.l.Fail(f.ctx, info, "late"); err != nil {
-		t.Fatalf("Fail of a loaded file: %v", err)
+	// A late failure report never downgrades a loaded file; it names the
+	// loaded row.
+	if id, err := f.l.Fail(f.ctx, info, "late"); err != nil || id != r.ID {
+		t.Fatalf("Fail of a loaded file: %d, %v; want row %d", id, err, r.ID)
 	}
 	f.checkProcessed(t, info, 2, want)
 }
@@ -1010,11 +1144,10 @@ func ledgerEmptyFile(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatalf("Commit of an empty file: %v", err)
 	}
-	if c != (plugins.Counts{}) {
-		t.Errorf("counts of an empty file %+v, want zero", c)
+	if r := f.checkProcessed(t, info, 0, plugins.Counts{}); c != (plugins.Counts{FileID: r.ID}) {
+		t.Errorf("counts of an empty file %+v, want zero and FileID %d", c, r.ID)
 	}
-	f.checkProcessed(t, info, 0, plugins.Counts{})
-	if n := f.count(t, "SELECT count(*) FROM records"); n != 0 {
+	if n := f.count(t, "SELECT count(*) FROM orders"); n != 0 {
 		t.Errorf("%d records after an empty file", n)
 	}
 }
@@ -1038,7 +1171,7 @@ func ledgerTimeZones(t *testing.T, f *fixture) {
 	if s, err := f.l.Lookup(f.ctx, info.Input, info.Path, info.SHA256); err != nil || s != plugins.StatusProcessed {
 		t.Errorf("Lookup of a file whose file_time is at +05:30: %q, %v; want %q", s, err, plugins.StatusProcessed)
 	}
-	if err := f.l.Fail(f.ctx, info, "late"); err != nil {
+	if _, err := f.l.Fail(f.ctx, info, "late"); err != nil {
 		t.Errorf("Fail of a loaded file whose file_time is at +05:30: %v", err)
 	}
 	id := f.checkProcessed(t, info, 3, plugins.Counts{Inserted: 3}).ID
@@ -1059,5 +1192,70 @@ func ledgerTimeZones(t *testing.T, f *fixture) {
 	}
 	if !got.Valid || !sameInstant(&got.Time, &finished) {
 		t.Errorf("finished_at %v, want %s", got, finished)
+	}
+}
+
+// ledgerTypedValues stores a value of every column type, absent ones as
+// NULL, and the undeclared properties in _extra; each reads back as
+// loaded, and times compare as instants.
+func ledgerTypedValues(t *testing.T, f *fixture) {
+	info := f.file("readings.json", "")
+	info.FileType = "reading"
+	v := func(s string) plugins.Value { return plugins.Value{Text: s, Valid: true} }
+	null := plugins.Value{}
+	recs := []plugins.Record{
+		{Index: 0, Key: `["s1","2024-01-01T00:00:00.000000Z"]`, EventTime: at("2024-01-01T00:00:00Z"), Extra: []byte(`{"more":[1,"two"]}`),
+			Values: []plugins.Value{v("s1"), v("2024-01-01T00:00:00.000000Z"), v("-9223372036854775808"), v("1.5"), v("true"), v(`{"a":[1,2]}`)}},
+		{Index: 1, Key: `["s1","2023-12-31T23:59:59.999999Z"]`,
+			Values: []plugins.Value{v("s1"), v("2023-12-31T23:59:59.999999Z"), null, null, v("false"), v("null")}},
+		// The same key as the first: a duplicate, whatever its values.
+		{Index: 2, Key: `["s1","2024-01-01T00:00:00.000000Z"]`,
+			Values: []plugins.Value{v("s1"), v("2024-01-01T00:00:00.000000Z"), v("7"), v("2"), v("false"), null}},
+	}
+	f.mustLoad(t, info, plugins.Counts{Inserted: 2, Duplicate: 1}, plugins.Batch{Records: recs})
+	id := f.fileRow(t, info).ID
+	rows, err := f.db.QueryContext(f.ctx, `SELECT _file_id, _index, _event_time, _extra, sensor, at, n, x, ok, doc FROM readings ORDER BY at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type reading struct {
+		file, index int64
+		et, at      *time.Time
+		extra, doc  sql.NullString
+		sensor      string
+		n           sql.NullInt64
+		x           sql.NullFloat64
+		ok          bool
+	}
+	var got []reading
+	for rows.Next() {
+		var r reading
+		var et, ts any
+		if err := rows.Scan(&r.file, &r.index, &et, &r.extra, &r.sensor, &ts, &r.n, &r.x, &r.ok, &r.doc); err != nil {
+			t.Fatal(err)
+		}
+		r.et, r.at = timeOf(t, et), timeOf(t, ts)
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d readings stored, want 2", len(got))
+	}
+	older, newer := got[0], got[1]
+	if older.file != id || older.index != 1 || older.et != nil || older.extra.Valid || older.sensor != "s1" ||
+		!sameInstant(older.at, at("2023-12-31T23:59:59.999999Z")) || older.n.Valid || older.x.Valid || older.ok || !jsonEqual(older.doc.String, "null") {
+		t.Errorf("record 1 reads back as %+v", older)
+	}
+	if newer.file != id || newer.index != 0 || !sameInstant(newer.et, at("2024-01-01T00:00:00Z")) || !jsonEqual(newer.extra.String, `{"more":[1,"two"]}`) ||
+		!sameInstant(newer.at, at("2024-01-01T00:00:00Z")) || newer.n.Int64 != -9223372036854775808 || newer.x.Float64 != 1.5 || !newer.ok ||
+		!jsonEqual(newer.doc.String, `{"a":[1,2]}`) {
+		t.Errorf("record 0 reads back as %+v; the first copy of its key must win", newer)
+	}
+	// Times compare as instants, in SQL.
+	if n := f.count(t, "SELECT count(*) FROM readings WHERE at > (SELECT min(at) FROM readings)"); n != 1 {
+		t.Errorf("%d readings after the earliest, want 1: stored times do not sort", n)
 	}
 }

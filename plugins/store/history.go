@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -142,19 +141,16 @@ type moves struct {
 }
 
 type move struct {
-	input, path string
-	size        int64
-	location    string
+	id       int64
+	location string
 }
 
 const moveBatch = 200
 
-// Moved records where a file went after its action. The engine knows the
-// file by its place and size only, so the row is the newest one at that
-// place, of that size, not yet recorded elsewhere: the one just written.
-func (s *Store) Moved(ctx context.Context, input, path string, size int64, location string) error {
+// Moved records where the file of ledger row id went after its action.
+func (s *Store) Moved(ctx context.Context, id int64, location string) error {
 	s.moves.mu.Lock()
-	s.moves.list = append(s.moves.list, move{input, path, size, location})
+	s.moves.list = append(s.moves.list, move{id, location})
 	var batch []move
 	if len(s.moves.list) >= moveBatch {
 		batch, s.moves.list = s.moves.list, nil
@@ -175,8 +171,7 @@ func (s *Store) flushMoves(ctx context.Context) {
 	}
 }
 
-// writeMoves finds each move's row and updates them all: two statements
-// per batch.
+// writeMoves updates the rows of a batch in one statement.
 func (s *Store) writeMoves(ctx context.Context, batch []move) error {
 	if len(batch) == 0 {
 		return nil
@@ -185,88 +180,32 @@ func (s *Store) writeMoves(ctx context.Context, batch []move) error {
 		s.write.Lock()
 		defer s.write.Unlock()
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("recording where files went: %w", err)
-	}
-	defer tx.Rollback()
-	ids, err := s.moveRows(ctx, tx, batch)
-	if err != nil {
-		return fmt.Errorf("recording where files went: %w", err)
-	}
 	// Arguments in the order of the text: SQLite numbers its ? that way.
+	// A row moved twice in a batch ends at its last location.
+	last := make(map[int64]int, len(batch))
+	for i, m := range batch {
+		last[m.id] = i
+	}
 	var set strings.Builder
 	var args, in []any
 	for i, m := range batch {
-		if ids[i] != 0 {
-			args = append(args, ids[i], PathText(m.location))
-			fmt.Fprintf(&set, " WHEN %s THEN %s", s.ph(len(args)-1), s.ph(len(args)))
-			in = append(in, ids[i])
+		if last[m.id] != i {
+			continue
 		}
+		args = append(args, m.id, PathText(m.location))
+		fmt.Fprintf(&set, " WHEN %s THEN %s", s.ph(len(args)-1), s.ph(len(args)))
+		in = append(in, m.id)
 	}
-	if len(in) > 0 {
-		list := make([]string, len(in))
-		for i := range in {
-			list[i] = s.ph(len(args) + i + 1)
-		}
-		args = append(args, in...)
-		q := "UPDATE files SET location = CASE id" + set.String() + " END WHERE id IN (" + strings.Join(list, ", ") + ")"
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("recording where files went: %w", err)
-		}
+	list := make([]string, len(in))
+	for i := range in {
+		list[i] = s.ph(len(args) + i + 1)
 	}
-	return tx.Commit()
-}
-
-// moveRows picks each move's ledger row (0 for none): of its input, place
-// and size, still recorded at that place (or nowhere), newest first.
-func (s *Store) moveRows(ctx context.Context, tx *sql.Tx, batch []move) ([]int, error) {
-	byInput := map[string][]string{}
-	for _, m := range batch {
-		byInput[m.input] = append(byInput[m.input], m.path)
+	args = append(args, in...)
+	q := "UPDATE files SET location = CASE id" + set.String() + " END WHERE id IN (" + strings.Join(list, ", ") + ")"
+	if _, err := s.DB.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("recording where files went: %w", err)
 	}
-	type row struct {
-		id             int
-		path, location string
-		size           int64
-	}
-	rows := map[string][]row{} // by input
-	for input, paths := range byInput {
-		args := []any{input}
-		var list []string
-		for _, p := range paths {
-			args = append(args, PathKey(p))
-			list = append(list, s.ph(len(args)))
-		}
-		q := "SELECT id, path, size, location FROM files WHERE input = " + s.ph(1) +
-			" AND path_key IN (" + strings.Join(list, ", ") + ") ORDER BY processed_at DESC, id DESC"
-		rs, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rs.Next() {
-			var r row
-			if err := rs.Scan(&r.id, &r.path, &r.size, &r.location); err != nil {
-				rs.Close()
-				return nil, err
-			}
-			rows[input] = append(rows[input], r)
-		}
-		if err := rs.Close(); err != nil {
-			return nil, err
-		}
-	}
-	ids := make([]int, len(batch))
-	taken := map[int]bool{}
-	for i, m := range batch {
-		for _, r := range rows[m.input] {
-			if text := PathText(m.path); !taken[r.id] && r.path == text && r.size == m.size && (r.location == "" || r.location == text) {
-				ids[i], taken[r.id] = r.id, true
-				break
-			}
-		}
-	}
-	return ids, nil
+	return nil
 }
 
 // ph is the n-th placeholder of the dialect.

@@ -23,26 +23,12 @@ import (
 	"github.com/carpipe/carpipe/plugins"
 )
 
-// Loader is the dialect's way of moving records in bulk. A Loader lives
-// for one file transaction.
-type Loader interface {
-	// Add stages a batch of the file's records.
-	Add(ctx context.Context, recs []plugins.Record) error
-	// Merge inserts what was staged, skipping keys already stored, and
-	// returns how many rows it inserted.
-	Merge(ctx context.Context) (int64, error)
-}
-
-// NewLoader starts a Loader inside tx, which is open on conn, for the
-// records of one file. conn gives a driver's own bulk paths (Raw).
-type NewLoader func(ctx context.Context, conn *sql.Conn, tx *sql.Tx, fileType string, fileID int) (Loader, error)
-
 // Store is the ledger and the records in one SQL database, behind Ent.
 type Store struct {
 	DB      *sql.DB
 	Dialect string
-	Loader  NewLoader
-	Many    InsertMany
+	// Loader is the dialect's way of moving records into a type's table.
+	Loader NewLoader
 	// Fatal tells a lost database from a bad file.
 	Fatal func(error) bool
 	// Retry tells a conflict between writers (deadlock, serialization
@@ -168,31 +154,38 @@ func (s *Store) Lookup(ctx context.Context, input, path, sum string) (string, er
 	return f.Status, nil
 }
 
-// Fail records a failed file with its reason.
-func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) error {
+// Fail records a failed file with its reason, and returns its ledger row.
+func (s *Store) Fail(ctx context.Context, f plugins.FileInfo, reason string) (int64, error) {
 	if s.Serial {
 		s.write.Lock()
 		defer s.write.Unlock()
 	}
+	var id int
 	err := s.inTx(ctx, func(c *ent.Client) error {
 		old, err := c.File.Query().Where(file.Input(f.Input), file.PathKey(PathKey(f.Path)), file.Sha256(f.SHA256)).Only(ctx)
 		switch {
 		case ent.IsNotFound(err):
-			return c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(PathText(f.Path)).SetPathKey(PathKey(f.Path)).
+			row, err := c.File.Create().SetRunID(int(f.Run)).SetInput(f.Input).SetPath(PathText(f.Path)).SetPathKey(PathKey(f.Path)).
 				SetFileType(f.FileType).SetSize(f.Size).SetSha256(f.SHA256).SetNillableFileTime(f.Time).
-				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(PathText(f.Path)).SetProcessedAt(time.Now()).Exec(ctx)
+				SetStatus(plugins.StatusFailed).SetError(reason).SetLocation(PathText(f.Path)).SetProcessedAt(time.Now()).Save(ctx)
+			if err == nil {
+				id = row.ID
+			}
+			return err
 		case err != nil:
 			return err
-		case old.Status == plugins.StatusProcessed:
+		}
+		id = old.ID
+		if old.Status == plugins.StatusProcessed {
 			return nil // a concurrent run loaded it
 		}
 		return old.Update().SetRunID(int(f.Run)).SetFileType(f.FileType).SetError(reason).
 			SetLocation(PathText(f.Path)).SetProcessedAt(time.Now()).Exec(ctx)
 	})
 	if err != nil {
-		return s.wrap(fmt.Errorf("recording a failed file: %w", err))
+		return 0, s.wrap(fmt.Errorf("recording a failed file: %w", err))
 	}
-	return nil
+	return int64(id), nil
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*ent.Client) error) error {
@@ -224,146 +217,6 @@ func (t inTx) Query(ctx context.Context, q string, args, v any) error {
 func (t inTx) Tx(context.Context) (dialect.Tx, error) { return dialect.NopTx(t), nil }
 func (t inTx) Close() error                           { return nil }
 func (t inTx) Dialect() string                        { return t.d.Dialect() }
-
-// Begin opens a file's transaction and claims its ledger row, which is
-// what makes a file load once even when two runs race for it.
-func (s *Store) Begin(ctx context.Context, f plugins.FileInfo) (plugins.FileTx, error) {
-	if s.Serial {
-		s.write.Lock()
-	}
-	t := &fileTx{s: s, info: f}
-	if err := t.begin(ctx); err != nil {
-		t.Rollback()
-		return nil, err
-	}
-	return t, nil
-}
-
-type fileTx struct {
-	s       *Store
-	info    plugins.FileInfo
-	conn    *sql.Conn
-	tx      *sql.Tx
-	client  *ent.Client
-	id      int
-	loader  Loader
-	total   int64
-	rejects int64
-	done    bool
-}
-
-func (t *fileTx) begin(ctx context.Context) error {
-	s := t.s
-	conn, err := s.DB.Conn(ctx)
-	if err != nil {
-		return s.wrap(err)
-	}
-	t.conn = conn
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(err)
-	}
-	t.tx, t.client = tx, s.txClient(tx)
-	// One statement claims the row: a new file inserts it, a file that
-	// failed before takes its row over, a loaded one returns no row. A
-	// concurrent writer of the same file makes it wait for that commit.
-	now := time.Now()
-	t.id, err = t.client.File.Create().SetRunID(int(t.info.Run)).SetInput(t.info.Input).
-		SetPath(PathText(t.info.Path)).SetPathKey(PathKey(t.info.Path)).SetFileType(t.info.FileType).SetSize(t.info.Size).
-		SetSha256(t.info.SHA256).SetNillableFileTime(t.info.Time).
-		SetStatus(plugins.StatusProcessed).SetLocation(PathText(t.info.Path)).SetProcessedAt(now).
-		OnConflict(
-			entsql.ConflictColumns(file.FieldInput, file.FieldPathKey, file.FieldSha256),
-			entsql.ResolveWith(func(u *entsql.UpdateSet) {
-				u.Set(file.FieldRunID, t.info.Run)
-				u.Set(file.FieldFileType, t.info.FileType)
-				u.Set(file.FieldStatus, plugins.StatusProcessed)
-				u.Set(file.FieldError, "")
-				u.Set(file.FieldLocation, PathText(t.info.Path))
-				u.Set(file.FieldProcessedAt, now)
-			}),
-			entsql.UpdateWhere(entsql.EQ(file.FieldStatus, plugins.StatusFailed)),
-		).ID(ctx)
-	if isNoRows(err) {
-		return plugins.ErrLoaded
-	}
-	if err != nil {
-		return s.wrap(err)
-	}
-	t.loader, err = s.Loader(ctx, conn, tx, t.info.FileType, t.id)
-	return s.wrap(err)
-}
-
-func (t *fileTx) Add(ctx context.Context, b plugins.Batch) error {
-	if len(b.Records) > 0 {
-		if err := t.loader.Add(ctx, b.Records); err != nil {
-			return t.s.wrap(err)
-		}
-		t.total += int64(len(b.Records))
-	}
-	if len(b.Rejects) == 0 {
-		return nil
-	}
-	bulk := make([]*ent.RejectCreate, len(b.Rejects))
-	for i, r := range b.Rejects {
-		errs := make([]entschema.FieldError, len(r.Errors))
-		for j, e := range r.Errors {
-			errs[j] = entschema.FieldError(e)
-		}
-		bulk[i] = t.client.Reject.Create().SetFileID(t.id).SetRecordIndex(r.Index).
-			SetErrors(errs).SetPayload(string(r.Payload))
-	}
-	if err := t.client.Reject.CreateBulk(bulk...).Exec(ctx); err != nil {
-		return t.s.wrap(err)
-	}
-	t.rejects += int64(len(b.Rejects))
-	return nil
-}
-
-func (t *fileTx) Commit(ctx context.Context) (plugins.Counts, error) {
-	inserted, err := t.loader.Merge(ctx)
-	if err != nil {
-		return plugins.Counts{}, t.s.wrap(err)
-	}
-	c := plugins.Counts{Inserted: inserted, Duplicate: t.total - inserted, Rejected: t.rejects}
-	err = t.client.File.Update().Where(file.ID(t.id)).SetRecordsTotal(t.total + t.rejects).
-		SetRecordsInserted(c.Inserted).SetRecordsDuplicate(c.Duplicate).
-		SetRecordsRejected(c.Rejected).Exec(ctx) // Update, not UpdateOne, which reads the row back
-	if err == nil {
-		err = t.tx.Commit()
-	}
-	if err != nil {
-		t.Rollback()
-		return plugins.Counts{}, t.s.wrap(err)
-	}
-	t.finish()
-	return c, nil
-}
-
-func (t *fileTx) Rollback() error {
-	if t.done {
-		return nil
-	}
-	var err error
-	if t.tx != nil {
-		err = t.tx.Rollback()
-		if errors.Is(err, sql.ErrTxDone) {
-			err = nil
-		}
-	}
-	t.finish()
-	return err
-}
-
-func (t *fileTx) finish() {
-	if !t.done && t.conn != nil {
-		t.conn.Close()
-	}
-	if !t.done && t.s.Serial {
-		t.s.write.Unlock()
-	}
-	t.done = true
-}
 
 // maxPathKey is the longest path the unique indexes hold as it is: a
 // PostgreSQL btree entry must fit a third of a page.

@@ -23,7 +23,7 @@ func init() {
 		Name:   "jsonl",
 		Doc:    "Writes each accepted record as one JSON line, after the database has committed its file.",
 		Sample: sample,
-		New:    func() plugins.Output { return &JSONL{} },
+		New:    func() any { return &JSONL{} },
 	})
 }
 

@@ -37,7 +37,7 @@ func init() {
 		Name:   "postgres",
 		Doc:    "Stores records and the file ledger in PostgreSQL, loading with COPY.",
 		Sample: sample,
-		New:    func() plugins.Output { return &Postgres{ConnectTimeout: 10 * time.Second} },
+		New:    func() any { return &Postgres{ConnectTimeout: 10 * time.Second} },
 	})
 }
 

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -38,15 +36,21 @@ func open(t *testing.T, path string) (*SQLite, *sql.DB) {
 	return s, db
 }
 
-func TestLedger(t *testing.T) {
-	plugintest.Ledger(t, func(t *testing.T) (plugins.Ledger, *sql.DB) {
-		return open(t, filepath.Join(t.TempDir(), "carpipe.db"))
-	})
+// withTables migrates s and gives it tables.
+func withTables(t testing.TB, s *SQLite, db *sql.DB, tables []plugins.Table) {
+	t.Helper()
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	plugintest.CreateTables(t, db, tables)
+	s.SetTables(tables)
 }
 
-func TestGroup(t *testing.T) {
-	plugintest.Group(t, func(t *testing.T) (plugins.Ledger, *sql.DB) {
-		return open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+func TestLedger(t *testing.T) {
+	plugintest.Ledger(t, func(t *testing.T, tables []plugins.Table) (plugins.Ledger, *sql.DB) {
+		s, db := open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+		withTables(t, s, db, tables)
+		return s, db
 	})
 }
 
@@ -136,27 +140,27 @@ func TestReadOnlyIsFatal(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := plugins.FileInfo{Run: run, Input: "in", Path: "a.json", FileType: "t", SHA256: "00"}
-	tx, err := s.Begin(ctx, info)
+	tx, err := s.Load(ctx, []plugins.FileInfo{info})
 	if err == nil {
 		tx.Rollback()
-		t.Fatal("Begin on a read-only database succeeded")
+		t.Fatal("Load on a read-only database succeeded")
 	}
 	if !errors.Is(err, plugins.ErrFatal) || !strings.Contains(err.Error(), "readonly") {
-		t.Errorf("Begin on a read-only database: %v; want a fatal readonly error", err)
+		t.Errorf("Load on a read-only database: %v; want a fatal readonly error", err)
 	}
-	if err := s.Fail(ctx, info, "x"); !errors.Is(err, plugins.ErrFatal) {
+	if _, err := s.Fail(ctx, info, "x"); !errors.Is(err, plugins.ErrFatal) {
 		t.Errorf("Fail on a read-only database: %v; want a fatal error", err)
 	}
-	// Reads still work, and Begin released the writer's turn.
+	// Reads still work, and Load released the writer's turn.
 	if st, err := s.Lookup(ctx, "in", "a.json", "00"); err != nil || st != "" {
 		t.Errorf("Lookup = %q, %v", st, err)
 	}
 	if _, err := s.DB.ExecContext(ctx, "PRAGMA query_only = 0"); err != nil {
 		t.Fatal(err)
 	}
-	tx, err = s.Begin(ctx, info)
+	tx, err = s.Load(ctx, []plugins.FileInfo{info})
 	if err != nil {
-		t.Fatalf("Begin once writable again: %v", err)
+		t.Fatalf("Load once writable again: %v", err)
 	}
 	if _, err := tx.Commit(ctx); err != nil {
 		t.Fatalf("Commit: %v", err)
@@ -357,38 +361,57 @@ func handle(t *testing.T, dsn string) *sql.DB {
 	return db
 }
 
+// keyless is a table keyed by the records' digest, _key.
+var keyless = plugins.Table{Name: "t", FileType: "t", Columns: []plugins.Column{{Name: "v", Property: "v", Type: plugins.ColText}}}
+
+// load loads files of records keyed by their path in one transaction.
+func load(ctx context.Context, s *SQLite, files []plugins.FileInfo) ([]plugins.Outcome, error) {
+	tx, err := s.Load(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range files {
+		err := tx.Add(ctx, i, plugins.Batch{Records: []plugins.Record{{Key: f.Path, Values: []plugins.Value{{Text: "x", Valid: true}}}}})
+		if err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
+	out, err := tx.Commit(ctx)
+	if err != nil {
+		tx.Rollback()
+	}
+	return out, err
+}
+
 // TestGroupKeepsForeignKeys: a group turns SQLite's foreign-key checks off
 // for its own transaction only; the connection it used enforces them again
 // afterwards, whether the group committed or was refused.
 func TestGroupKeepsForeignKeys(t *testing.T) {
-	s, _ := open(t, filepath.Join(t.TempDir(), "carpipe.db"))
+	s, db := open(t, filepath.Join(t.TempDir(), "carpipe.db"))
 	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	withTables(t, s, db, []plugins.Table{keyless})
 	s.DB.SetMaxOpenConns(1) // the next statements run on the group's connection
 	run, err := s.StartRun(ctx, "fk", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := func(path string, run int64) plugins.FileData {
-		return plugins.FileData{Info: plugins.FileInfo{Run: run, Input: "in", Path: path, FileType: "t", SHA256: path},
-			Batch: plugins.Batch{Records: []plugins.Record{{Key: path, Payload: []byte(`{}`)}}}}
+	file := func(path string, run int64) plugins.FileInfo {
+		return plugins.FileInfo{Run: run, Input: "in", Path: path, FileType: "t", SHA256: path}
 	}
 	orphan := func() {
 		t.Helper()
-		_, err := s.DB.ExecContext(ctx, `INSERT INTO records (file_type, record_key, payload, file_id, created_at)
-			VALUES ('t', 'orphan', '{}', 424242, '2020-01-01 00:00:00')`)
+		_, err := s.DB.ExecContext(ctx, `INSERT INTO t (_file_id, _index, _key, v) VALUES (424242, 0, 'orphan', 'x')`)
 		if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
 			t.Fatalf("a record without its file was stored (%v): foreign keys are off", err)
 		}
 	}
-	if _, err := s.LoadFiles(ctx, []plugins.FileData{file("a", run), file("b", run)}); err != nil {
+	if _, err := load(ctx, s, []plugins.FileInfo{file("a", run), file("b", run)}); err != nil {
 		t.Fatal(err)
 	}
 	orphan()
 	// A run that does not exist is refused as the foreign key would.
-	if _, err := s.LoadFiles(ctx, []plugins.FileData{file("c", run), file("d", run+1000)}); err == nil ||
+	if _, err := load(ctx, s, []plugins.FileInfo{file("c", run), file("d", run+1000)}); err == nil ||
 		!strings.Contains(err.Error(), "FOREIGN KEY") {
 		t.Fatalf("a group naming a missing run: %v", err)
 	}
@@ -396,29 +419,5 @@ func TestGroupKeepsForeignKeys(t *testing.T) {
 	var n int
 	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM files").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d ledger rows (%v), want the first group's 2", n, err)
-	}
-}
-
-// TestAppendTime: the fast path writes what the driver itself would.
-func TestAppendTime(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	times := []time.Time{
-		time.Date(2020, 9, 13, 12, 26, 40, 0, time.UTC),
-		time.Date(2020, 9, 13, 12, 26, 40, 100000, time.UTC),
-		time.Date(2020, 9, 13, 12, 26, 40, 123456000, time.UTC),
-		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
-		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(2020, 1, 1, 0, 0, 0, 1, time.UTC),
-		time.Date(2020, 1, 1, 2, 0, 0, 0, time.FixedZone("", 2*3600)),
-	}
-	for range 10000 {
-		times = append(times, time.UnixMicro(r.Int64N(400_000_000_000_000)-100_000_000_000_000).UTC())
-	}
-	for _, ts := range times {
-		if got, want := string(appendTime(nil, ts)), ts.Format(timeLayout); got != want {
-			t.Fatalf("%v: %q, want %q", ts, got, want)
-		}
 	}
 }
