@@ -25,7 +25,7 @@ type ledger interface {
 	plugins.Locator
 	plugins.Viewer
 	plugins.Closer
-	SetTables([]plugins.Table)
+	plugins.Planner
 }
 
 // keyless is the table of type t: no columns, keyed by the records' digest.
@@ -59,8 +59,9 @@ func ledgers(t *testing.T, fn func(t *testing.T, l ledger, db *sql.DB)) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			plugintest.CreateTables(t, db, []plugins.Table{keyless})
-			l.SetTables([]plugins.Table{keyless})
+			if _, err := l.Apply(t.Context(), []plugins.Table{keyless}); err != nil {
+				t.Fatal(err)
+			}
 			fn(t, l, db)
 		})
 	}

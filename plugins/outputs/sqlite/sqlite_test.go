@@ -42,8 +42,9 @@ func withTables(t testing.TB, s *SQLite, db *sql.DB, tables []plugins.Table) {
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	plugintest.CreateTables(t, db, tables)
-	s.SetTables(tables)
+	if _, err := s.Apply(context.Background(), tables); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestLedger(t *testing.T) {
