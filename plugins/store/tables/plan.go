@@ -102,6 +102,16 @@ func plan(ctx context.Context, x *txn, ts []plugins.Table, apply bool) (planned,
 	if err != nil {
 		return planned{}, fmt.Errorf("reading file_types: %w", err)
 	}
+	return planRows(ctx, x.d, x.migrate, ts, rows, apply)
+}
+
+// migrator runs Ent's migrate on tables of dialect d: diff sees and
+// filters the changes, apply takes Atlas's plan of them.
+type migrator func(ctx context.Context, tables []*schema.Table, diff schema.DiffHook, apply schema.ApplyHook) error
+
+// planRows plans ts against the file_types rows, with run to find what
+// the database lacks.
+func planRows(ctx context.Context, d string, run migrator, ts []plugins.Table, rows []*ent.FileType, apply bool) (planned, error) {
 	p := planned{rows: map[string]*ent.FileType{}}
 	owner := map[string]string{} // table → file type
 	for _, r := range rows {
@@ -121,11 +131,11 @@ func plan(ctx context.Context, x *txn, ts []plugins.Table, apply bool) (planned,
 		wants = append(wants, w)
 		if len(w.changes) == 0 { // breaking ones are final
 			byName[w.t.Name] = w
-			ets = append(ets, Ent(x.d, w.t))
+			ets = append(ets, Ent(d, w.t))
 		}
 	}
 	if len(ets) > 0 {
-		if err := diff(ctx, x, ets, byName, apply); err != nil {
+		if err := diff(ctx, d, run, ets, byName, apply); err != nil {
 			return planned{}, err
 		}
 	}
@@ -229,7 +239,7 @@ func compare(t plugins.Table, row *ent.FileType, owner map[string]string) (*want
 // hand) is breaking; a column or table file_types knows but the database
 // lacks is added again. Columns and indexes the database has beyond ours
 // are left alone.
-func diff(ctx context.Context, x *txn, ets []*schema.Table, byName map[string]*want, apply bool) error {
+func diff(ctx context.Context, d string, run migrator, ets []*schema.Table, byName map[string]*want, apply bool) error {
 	type ref struct {
 		w *want
 		i int
@@ -288,12 +298,12 @@ func diff(ctx context.Context, x *txn, ets []*schema.Table, byName map[string]*w
 						a, ok := cc.(*atlas.AddColumn)
 						if !ok {
 							w.brk("table %s differs from what carpipe created: %s; put it back, or load into a new type name or x-carpipe.table",
-								w.t.Name, describe(x.d, cc))
+								w.t.Name, describe(d, cc))
 							continue
 						}
-						detail := fmt.Sprintf("add column %s (%s, NULL in the rows already stored)", a.C.Name, typeText(x.d, a.C))
+						detail := fmt.Sprintf("add column %s (%s, NULL in the rows already stored)", a.C.Name, typeText(d, a.C))
 						if !w.added[a.C.Name] {
-							detail = fmt.Sprintf("column %s is missing: add it again (%s)", a.C.Name, typeText(x.d, a.C))
+							detail = fmt.Sprintf("column %s is missing: add it again (%s)", a.C.Name, typeText(d, a.C))
 						}
 						// One ModifyTable per column: one statement each.
 						owned[[2]string{c.T.Name, a.C.Name}] = ref{w, w.add(plugins.ChangeAddColumn, a.C.Name, detail)}
@@ -323,13 +333,7 @@ func diff(ctx context.Context, x *txn, ets []*schema.Table, byName map[string]*w
 			return next.Apply(ctx, conn, p)
 		})
 	}
-	m, err := schema.NewMigrate(x.driver(),
-		schema.WithDiffHook(hook), schema.WithApplyHook(applyHook),
-		schema.WithDropColumn(false), schema.WithDropIndex(false), schema.WithForeignKeys(true))
-	if err != nil {
-		return err
-	}
-	err = m.Create(ctx, append(ets, filesTable())...)
+	err := run(ctx, append(ets, filesTable()), hook, applyHook)
 	if err != nil && !errors.Is(err, errDry) {
 		return fmt.Errorf("planning the tables: %w", err)
 	}
@@ -437,6 +441,17 @@ func (x *txn) execQuerier() entsql.ExecQuerier {
 // driver is x as Ent's driver: Ent's own transactions become no-ops.
 func (x *txn) driver() dialect.Driver {
 	return nopTx{entsql.NewDriver(x.d, entsql.Conn{ExecQuerier: x.execQuerier()})}
+}
+
+// migrate is Ent's online migrate, in x.
+func (x *txn) migrate(ctx context.Context, tables []*schema.Table, diff schema.DiffHook, apply schema.ApplyHook) error {
+	m, err := schema.NewMigrate(x.driver(),
+		schema.WithDiffHook(diff), schema.WithApplyHook(apply),
+		schema.WithDropColumn(false), schema.WithDropIndex(false), schema.WithForeignKeys(true))
+	if err != nil {
+		return err
+	}
+	return m.Create(ctx, tables...)
 }
 
 func (x *txn) client() *ent.Client { return ent.NewClient(ent.Driver(x.driver())) }
