@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/carpipe/carpipe/plugins"
@@ -33,9 +34,23 @@ func (s *Store) Apply(ctx context.Context, ts []plugins.Table) (plugins.Plan, er
 		s.write.Lock()
 		defer s.write.Unlock()
 	}
+	old, err := s.hasRecords(ctx)
+	if err == nil && old {
+		err = s.dropViews(ctx)
+	}
+	if err != nil {
+		return plugins.Plan{}, s.wrap(fmt.Errorf("reading what an older carpipe left: %w", err))
+	}
 	p, err := tables.Apply(ctx, s.DB, s.Dialect, ts)
 	if err != nil {
 		return p, s.wrap(err)
+	}
+	if old {
+		n, err := s.upgradeRecords(ctx, ts)
+		if err != nil {
+			return p, s.wrap(fmt.Errorf("moving the records table of an older carpipe into the typed tables: %w", err))
+		}
+		s.Log.Info("records of an older carpipe moved into the typed tables", "records", n)
 	}
 	m := make(map[string]plugins.Table, len(ts))
 	for _, t := range ts {
