@@ -153,6 +153,16 @@ var (
 		Name:       "runs",
 		Columns:    RunsColumns,
 		PrimaryKey: []*schema.Column{RunsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "runs_running",
+				Unique:  false,
+				Columns: []*schema.Column{RunsColumns[4]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'running'",
+				},
+			},
+		},
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{

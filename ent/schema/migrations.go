@@ -2,10 +2,14 @@ package schema
 
 import "embed"
 
-// Migrations holds the versioned SQL migrations, one folder per dialect
-// (migrations/postgres, migrations/sqlite), files named NNNN_name.sql.
-// They are written by `go test ./plugins/store -run TestMigrations -update`
-// and applied by store.Migrate; an applied file is never edited.
+// Migrations holds the versioned migrations of the tables above, one Atlas
+// folder per dialect (migrations/postgres, migrations/sqlite): files
+// <version>_<name>.sql and their atlas.sum. migrations/gen writes them from
+// this schema (see migrations/README.md), store.Migrate applies them; a
+// file that may have been applied somewhere is never edited.
 //
-//go:embed migrations
+// The line below only checks that no migration is missing.
+//
+//go:generate go run ./migrations/gen
+//go:embed migrations/postgres migrations/sqlite
 var Migrations embed.FS

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 // Run is one execution of a pipeline.
@@ -47,5 +48,14 @@ func (Run) Fields() []ent.Field {
 func (Run) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("files", File.Type),
+	}
+}
+
+// Indexes of the Run.
+func (Run) Indexes() []ent.Index {
+	return []ent.Index{
+		// The sweep looks for running runs of dead holders; finished runs,
+		// nearly all of them, stay out of the index.
+		index.Fields("status").Annotations(entsql.IndexWhere("status = 'running'")).StorageKey("runs_running"),
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +88,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return plugins.Fatal(fmt.Errorf("migrating the database: %w", err))
 	}
 	if n > 0 {
-		s.Log.Info("database migrated", "applied", n, "version", v)
+		s.Log.Info("database migrated", "applied", n, "revision", v)
 	}
 	return nil
 }
@@ -97,22 +96,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 // Ready tells whether the database holds every migration this carpipe
 // has, reading only: commands that only read must not migrate.
 func (s *Store) Ready(ctx context.Context) error {
-	dir, err := dialectDir(s.Dialect)
-	if err != nil {
-		return err
-	}
-	ms, err := loadMigrations(entschema.Migrations, path.Join("migrations", dir))
-	if err != nil {
-		return err
-	}
-	v, err := Version(ctx, s.DB)
+	msg, err := unmigrated(ctx, s.DB, s.Dialect)
 	switch {
 	case err != nil:
 		return s.wrap(err)
-	case v == 0:
-		return plugins.NotMigrated("the database has no carpipe tables")
-	case v < len(ms):
-		return plugins.NotMigrated(fmt.Sprintf("the database is at migration %d; this carpipe needs %d", v, len(ms)))
+	case msg != "":
+		return plugins.NotMigrated(msg)
 	}
 	return nil
 }
