@@ -108,7 +108,8 @@ func (t *Type) record(raw []byte, counts []int32, own bool, vals []plugins.Value
 		ts = appendTime(tsArr[:0], *rec.EventTime)
 	}
 	rec.Key, errs = t.key(obj, v, ts, errs)
-	rec.Values, rec.Extra, errs = t.values(obj, len(raw), ts, vals, errs)
+	var undeclared int
+	rec.Values, undeclared, errs = t.values(obj, ts, vals, errs)
 	if len(errs) > 0 {
 		return plugins.Record{}, errs
 	}
@@ -117,6 +118,9 @@ func (t *Type) record(raw []byte, counts []int32, own bool, vals []plugins.Value
 		raw = bytes.Clone(raw)
 	}
 	rec.Payload = squeeze(raw[:0], raw, &sh)
+	if undeclared > 0 {
+		rec.Extra = t.extra(rec.Payload, undeclared)
+	}
 	return rec, nil
 }
 
@@ -167,11 +171,10 @@ func (t *Type) key(obj map[string]any, v any, ts []byte, errs []plugins.FieldErr
 	return string(b), errs
 }
 
-// values spells each declared property for its column (see plugins.Col*)
-// and gathers the others into extra; size is the record's, in bytes. The
-// texts share one allocation: they cannot be slices of raw, which squeeze
-// rewrites.
-func (t *Type) values(obj map[string]any, size int, ts []byte, vals []plugins.Value, errs []plugins.FieldError) ([]plugins.Value, []byte, []plugins.FieldError) {
+// values spells each declared property for its column (see plugins.Col*),
+// and counts the names of obj the schema does not declare. The texts share
+// one allocation: they cannot be slices of raw, which squeeze rewrites.
+func (t *Type) values(obj map[string]any, ts []byte, vals []plugins.Value, errs []plugins.FieldError) ([]plugins.Value, int, []plugins.FieldError) {
 	if vals == nil {
 		vals = make([]plugins.Value, len(t.cols))
 	}
@@ -228,27 +231,100 @@ func (t *Type) values(obj map[string]any, size int, ts []byte, vals []plugins.Va
 		vals[i].Text = text[from:end]
 		from = end
 	}
-	if present == len(obj) {
-		return vals, nil, errs
+	return vals, len(obj) - present, errs
+}
+
+// extra is the members of payload, a compact JSON object, that the schema
+// does not declare, in their order and as written: n of them, but for
+// repeated names, of which the last counts, as in the record's values.
+func (t *Type) extra(payload []byte, n int) []byte {
+	undeclared := func(name []byte) (string, bool) {
+		if bytes.IndexByte(name, '\\') < 0 {
+			return "", !t.declared[string(name)]
+		}
+		s, _, _ := unescape(name)
+		return s, !t.declared[s]
 	}
-	keys := make([]string, 0, len(obj)-present)
-	for k := range obj {
-		if !t.declared[k] {
-			keys = append(keys, k)
+	size, count := 1, 0
+	eachMember(payload, func(name []byte, start, end int) {
+		if _, ok := undeclared(name); ok {
+			size += end - start + 1
+			count++
+		}
+	})
+	var last map[string]int // where each name last starts, when some repeat
+	if count > n {
+		last = map[string]int{}
+		eachMember(payload, func(name []byte, start, end int) {
+			if s, ok := undeclared(name); ok {
+				if s == "" {
+					s = string(name)
+				}
+				last[s] = start
+			}
+		})
+	}
+	out := make([]byte, 0, size+1)
+	out = append(out, '{')
+	eachMember(payload, func(name []byte, start, end int) {
+		s, ok := undeclared(name)
+		if !ok {
+			return
+		}
+		if last != nil {
+			if s == "" {
+				s = string(name)
+			}
+			if last[s] != start {
+				return
+			}
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, payload[start:end]...)
+	})
+	return append(out, '}')
+}
+
+// eachMember calls fn with each member of the compact JSON object b: its name
+// as written, and where it starts and ends in b.
+func eachMember(b []byte, fn func(name []byte, start, end int)) {
+	for i := 1; i < len(b) && b[i] != '}'; {
+		j := stringEnd(b, i)
+		end := valueEnd(b, j+1) // past the ':'
+		fn(b[i+1:j-1], i, end)
+		i = end
+		if i < len(b) && b[i] == ',' {
+			i++
 		}
 	}
-	slices.Sort(keys)
-	// Room for the whole record is about right when most of it is extra.
-	extra := make([]byte, 0, size*len(keys)/len(obj)+2)
-	extra = append(extra, '{')
-	for i, k := range keys {
-		if i > 0 {
-			extra = append(extra, ',')
+}
+
+// valueEnd is where the JSON value from b[i] on ends in compact JSON: at
+// the ',', '}' or ']' after it.
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i)
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
 		}
-		extra = append(appendQuote(extra, k), ':')
-		extra = appendCanonical(extra, obj[k])
+		i++
 	}
-	return vals, append(extra, '}'), errs
+	return i
 }
 
 // textRoom is the bytes of x's text in a column of type typ, but for an

@@ -294,9 +294,13 @@ func TestValues(t *testing.T) {
 		{`{"s": "k", "j": null, "o": {"z": [1.0, {"d": null, "c": "x\"y\u0001"}], "a": 1e2, "é": true}}`,
 			[]plugins.Value{null, null, null, null, null, v("null"), v(`{"a":100,"z":[1,{"c":"x\"y\u0001","d":null}],"é":true}`), v("k"), null}, ""},
 		{`{"s": "k", "j": [ ]}`, []plugins.Value{null, null, null, null, null, v("[]"), null, v("k"), null}, ""},
-		// Undeclared members: sorted, canonical.
+		// Undeclared members: in their order, as written; of a repeated
+		// name the last, as for a declared one.
 		{`{"z": 1.0, "s": "k", "y": {"b": 2, "a": "\u00e9"}, "Y": [ true ]}`,
-			[]plugins.Value{null, null, null, null, null, null, null, v("k"), null}, `{"Y":[true],"y":{"a":"é","b":2},"z":1}`},
+			[]plugins.Value{null, null, null, null, null, null, null, v("k"), null}, `{"z":1.0,"y":{"b":2,"a":"\u00e9"},"Y":[true]}`},
+		{`{"x": 1, "s": "j", "y": "a,}]\"", "x": {"v": [2]}, "s": "k", "\u0069": 3, "\u0078": 4}`,
+			[]plugins.Value{null, null, null, null, v("3"), null, null, v("k"), null}, `{"y":"a,}]\"","\u0078":4}`},
+		{`{"s": "k", "x": 1, "x": 2}`, []plugins.Value{null, null, null, null, null, null, null, v("k"), null}, `{"x":2}`},
 	} {
 		rec, errs := ty.Record([]byte(c.record))
 		if len(errs) > 0 {

@@ -345,19 +345,7 @@ func compact(dst, src []byte) []byte {
 	for i < len(src) {
 		c := src[i]
 		if c == '"' {
-			// To the closing quote: one not escaped by an odd number of
-			// backslashes.
-			for i++; ; i++ {
-				i += bytes.IndexByte(src[i:], '"')
-				k := i - 1
-				for src[k] == '\\' {
-					k--
-				}
-				if (i-1-k)%2 == 0 {
-					break
-				}
-			}
-			i++
+			i = stringEnd(src, i)
 			continue
 		}
 		if c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
@@ -370,6 +358,21 @@ func compact(dst, src []byte) []byte {
 		from = i
 	}
 	return append(dst, src[from:]...)
+}
+
+// stringEnd is where the JSON string at b[i] ends: past its closing quote,
+// the first not escaped by an odd number of backslashes.
+func stringEnd(b []byte, i int) int {
+	for i++; ; i++ {
+		i += bytes.IndexByte(b[i:], '"')
+		k := i - 1
+		for b[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i + 1
+		}
+	}
 }
 
 // unescape decodes a string's escapes as encoding/json does, an unpaired
