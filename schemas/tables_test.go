@@ -1,16 +1,23 @@
 package schemas
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/internal/checktest"
 )
 
 func TestIdent(t *testing.T) {
@@ -365,4 +372,118 @@ func TestNotAnObject(t *testing.T) {
 			t.Errorf("%s: %+v", r, errs)
 		}
 	}
+}
+
+// TestValuesGenerated: for generated records, each value reads back as
+// the member it spells, and the extra members as themselves.
+func TestValuesGenerated(t *testing.T) {
+	const schema = `{"type": "object", "properties": {"s": {"type": "string"}, "i": {"type": "integer"},
+		"f": {"type": "number"}, "b": {"type": "boolean"}, "t": {"type": "string", "format": "date-time"},
+		"j": {}, "o": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+		"additionalProperties": true}`
+	ty := oneType(t, schema)
+	doc, err := decodeDoc([]byte(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := checktest.NewGen(7, doc)
+	r := rand.New(rand.NewSource(7))
+	valid, extras := 0, 0
+	for range 4000 {
+		data, _ := json.Marshal(g.Record())
+		if r.Intn(2) == 0 {
+			var b bytes.Buffer
+			json.Indent(&b, data, "", strings.Repeat(" ", r.Intn(3)))
+			data = b.Bytes()
+		}
+		rec, errs := ty.Record(data)
+		if errs != nil {
+			continue
+		}
+		valid++
+		v, _ := checktest.Decode(rec.Payload)
+		obj := v.(map[string]any)
+		for i, c := range ty.cols {
+			x, ok := obj[c.Property]
+			got := rec.Values[i]
+			if !ok || x == nil && c.Type != plugins.ColJSON {
+				if got.Valid {
+					t.Errorf("%s: %s is %q, want NULL", data, c.Property, got.Text)
+				}
+				continue
+			}
+			if !got.Valid || !spells(c.Type, got.Text, x) {
+				t.Errorf("%s: %s column %s is %+v", data, c.Type, c.Property, got)
+			}
+		}
+		want := map[string]any{}
+		for k, x := range obj {
+			if !ty.declared[k] {
+				want[k] = x
+			}
+		}
+		if len(want) == 0 {
+			if rec.Extra != nil {
+				t.Errorf("%s: extra %s, want none", data, rec.Extra)
+			}
+			continue
+		}
+		extras++
+		if e, ok := checktest.Decode(rec.Extra); !ok || !sameJSON(e, want) {
+			t.Errorf("%s: extra %s", data, rec.Extra)
+		}
+	}
+	if valid < 1000 || extras < 300 {
+		t.Fatalf("only %d valid records, %d with extra members", valid, extras)
+	}
+}
+
+// spells reports whether text is how a column of type typ spells x.
+func spells(typ, text string, x any) bool {
+	switch typ {
+	case plugins.ColText:
+		return text == x
+	case plugins.ColNumber:
+		return text == string(x.(json.Number))
+	case plugins.ColInteger:
+		n, err := strconv.ParseInt(text, 10, 64)
+		return err == nil && strconv.FormatInt(n, 10) == text && sameJSON(json.Number(text), x)
+	case plugins.ColBoolean:
+		return text == strconv.FormatBool(x.(bool))
+	case plugins.ColTimestamp:
+		want, err := time.Parse(time.RFC3339Nano, x.(string))
+		got, err2 := time.Parse(TimeLayout, text)
+		return err == nil && err2 == nil && len(text) == len(TimeLayout) && got.Equal(want.Truncate(time.Microsecond))
+	}
+	y, ok := checktest.Decode([]byte(text))
+	return ok && sameJSON(y, x) && string(appendCanonical(nil, y)) == text
+}
+
+// sameJSON compares JSON values, numbers by their value.
+func sameJSON(a, b any) bool {
+	switch x := a.(type) {
+	case json.Number:
+		y, ok := b.(json.Number)
+		if !ok {
+			return false
+		}
+		rx, okx := new(big.Rat).SetString(string(x))
+		ry, oky := new(big.Rat).SetString(string(y))
+		return okx && oky && rx.Cmp(ry) == 0
+	case []any:
+		y, ok := b.([]any)
+		return ok && slices.EqualFunc(x, y, sameJSON)
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, e := range x {
+			if f, ok := y[k]; !ok || !sameJSON(e, f) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
 }
