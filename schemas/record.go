@@ -28,11 +28,10 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z"
 func (t *Type) check(c *chunk) plugins.Batch {
 	var b plugins.Batch
 	b.Records = make([]plugins.Record, 0, len(c.raws))
-	n := len(t.cols)
-	vals := make([]plugins.Value, len(c.raws)*n) // one allocation for the chunk
+	st := &store{vals: make([]plugins.Value, 0, len(c.raws)*len(t.cols))}
 	for i, raw := range c.raws {
 		idx := c.first + i
-		rec, errs := t.record(raw, c.counts[i], true, vals[i*n:(i+1)*n:(i+1)*n])
+		rec, errs := t.record(raw, c.counts[i], true, st)
 		if len(errs) > 0 {
 			b.Rejects = append(b.Rejects, plugins.Reject{
 				Index:   idx,
@@ -56,10 +55,10 @@ func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
 }
 
 // record is Record given the sizes of the record's containers, if known,
-// and where to put its values (nil: a new slice). With own, raw is the
+// and where to put its values (nil: new allocations). With own, raw is the
 // decoder's to change: a valid record's payload is raw itself, compacted
 // in place, rather than a copy.
-func (t *Type) record(raw []byte, counts []int32, own bool, vals []plugins.Value) (plugins.Record, []plugins.FieldError) {
+func (t *Type) record(raw []byte, counts []int32, own bool, st *store) (plugins.Record, []plugins.FieldError) {
 	v, sh, odd, err := parse(raw, counts)
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
@@ -109,7 +108,7 @@ func (t *Type) record(raw []byte, counts []int32, own bool, vals []plugins.Value
 	}
 	rec.Key, errs = t.key(obj, v, ts, errs)
 	var undeclared int
-	rec.Values, undeclared, errs = t.values(obj, ts, vals, errs)
+	rec.Values, undeclared, errs = t.values(obj, ts, st, errs)
 	if len(errs) > 0 {
 		return plugins.Record{}, errs
 	}
@@ -171,13 +170,50 @@ func (t *Type) key(obj map[string]any, v any, ts []byte, errs []plugins.FieldErr
 	return string(b), errs
 }
 
-// values spells each declared property for its column (see plugins.Col*),
-// and counts the names of obj the schema does not declare. The texts share
-// one allocation: they cannot be slices of raw, which squeeze rewrites.
-func (t *Type) values(obj map[string]any, ts []byte, vals []plugins.Value, errs []plugins.FieldError) ([]plugins.Value, int, []plugins.FieldError) {
-	if vals == nil {
-		vals = make([]plugins.Value, len(t.cols))
+// store holds the values of a chunk's records, and their texts, in a few
+// allocations rather than two a record: the garbage collector counts them.
+type store struct {
+	vals  []plugins.Value
+	texts []byte // never written again up to its length
+}
+
+// values returns room for n values.
+func (st *store) values(n int) []plugins.Value {
+	if st == nil {
+		return make([]plugins.Value, n)
 	}
+	if cap(st.vals)-len(st.vals) < n {
+		st.vals = make([]plugins.Value, 0, max(n, 256))
+	}
+	st.vals = st.vals[:len(st.vals)+n]
+	return st.vals[len(st.vals)-n : len(st.vals) : len(st.vals)]
+}
+
+// text returns room for about size bytes of text; keep tells what of it
+// was used.
+func (st *store) text(size int) []byte {
+	if st == nil {
+		return make([]byte, 0, size)
+	}
+	if cap(st.texts)-len(st.texts) < size {
+		st.texts = make([]byte, 0, max(size, 16<<10))
+	}
+	return st.texts[len(st.texts):len(st.texts)]
+}
+
+// keep marks b, from text, as used; a b that outgrew its room lives on its
+// own.
+func (st *store) keep(b []byte) {
+	if st != nil && len(b) > 0 && len(st.texts) < cap(st.texts) && unsafe.SliceData(b) == unsafe.SliceData(st.texts[len(st.texts):]) {
+		st.texts = st.texts[:len(st.texts)+len(b)]
+	}
+}
+
+// values spells each declared property for its column (see plugins.Col*),
+// and counts the names of obj the schema does not declare. The texts are
+// copies: they cannot be slices of raw, which squeeze rewrites.
+func (t *Type) values(obj map[string]any, ts []byte, st *store, errs []plugins.FieldError) ([]plugins.Value, int, []plugins.FieldError) {
+	vals := st.values(len(t.cols))
 	var xsArr [32]any
 	var endArr [32]int
 	var jsArr [512]byte
@@ -205,7 +241,7 @@ func (t *Type) values(obj map[string]any, ts []byte, vals []plugins.Value, errs 
 		xs = append(xs, x)
 		ends = append(ends, len(js))
 	}
-	b := make([]byte, 0, room)
+	b := st.text(room)
 	from := 0 // in js
 	for i, c := range t.cols {
 		switch {
@@ -225,6 +261,7 @@ func (t *Type) values(obj map[string]any, ts []byte, vals []plugins.Value, errs 
 		ends[i] = len(b)
 	}
 	// b is never written again: its texts need no copy.
+	st.keep(b)
 	text := unsafe.String(unsafe.SliceData(b), len(b))
 	from = 0
 	for i, end := range ends {
