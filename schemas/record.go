@@ -29,6 +29,10 @@ func (t *Type) check(c *chunk) plugins.Batch {
 	var b plugins.Batch
 	b.Records = make([]plugins.Record, 0, len(c.raws))
 	st := &store{vals: make([]plugins.Value, 0, len(c.raws)*len(t.cols))}
+	for _, raw := range c.raws {
+		st.block += len(raw) // a few records' texts take less than they do
+	}
+	st.block = min(st.block, 16<<10)
 	for i, raw := range c.raws {
 		idx := c.first + i
 		rec, errs := t.record(raw, c.counts[i], true, st)
@@ -175,6 +179,7 @@ func (t *Type) key(obj map[string]any, v any, ts []byte, errs []plugins.FieldErr
 type store struct {
 	vals  []plugins.Value
 	texts []byte // never written again up to its length
+	block int    // the size of a new texts
 }
 
 // values returns room for n values.
@@ -196,7 +201,7 @@ func (st *store) text(size int) []byte {
 		return make([]byte, 0, size)
 	}
 	if cap(st.texts)-len(st.texts) < size {
-		st.texts = make([]byte, 0, max(size, 16<<10))
+		st.texts = make([]byte, 0, max(size, st.block))
 	}
 	return st.texts[len(st.texts):len(st.texts)]
 }
