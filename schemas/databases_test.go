@@ -21,24 +21,24 @@ import (
 // ledger is what the test needs of an output.
 type ledger interface {
 	plugins.Ledger
-	plugins.Viewer
+	plugins.Planner
 }
 
-// databaseSchema has a view column of every type. "n" holds numbers
-// beyond float64: its column is JSON. Keys are digests of the records'
-// canonical form, numbers and all.
+// databaseSchema has a column of every type. "n" holds numbers beyond
+// float64: its column is JSON. Keys are digests of the records' canonical
+// form, numbers and all.
 const databaseSchema = `{"type": "object", "properties": {
 	"t": {"type": "string", "format": "date-time"},
 	"d": {"anyOf": [{"format": "date-time"}, {"type": "integer"}]},
 	"list": {"type": "array", "items": {"format": "date-time"}},
 	"k": {"type": "string"}, "s": {"type": "string"}, "i": {"type": "integer"},
-	"f": {"type": "number"}, "b": {"type": "boolean"}, "n": {}},
+	"f": {"type": "number"}, "b": {"type": "boolean"}, "n": {}, "u": {"type": "string", "format": "date-time"}},
 	"x-carpipe": {"time": "t", "on_invalid_record": "skip_record"}}`
 
 // TestDatabasesTakeValidRecords loads records at the edges of what the
 // databases hold through the real PostgreSQL and SQLite outputs, and
-// queries their views: what validation accepts loads and stays queryable,
-// and what it refuses is rejected, on both.
+// queries the type's table: what validation accepts loads and stays
+// queryable, and what it refuses is rejected, on both.
 func TestDatabasesTakeValidRecords(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "t.schema.json", databaseSchema)
@@ -83,8 +83,8 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 		t.Errorf("%d records and %d rejects, want %d records", records, rejects, want)
 	}
 	env := plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}
-	outputs := map[string]func(t *testing.T) ledger{
-		"postgres": func(t *testing.T) ledger {
+	outputs := map[string]func(t *testing.T) plugins.Ledger{
+		"postgres": func(t *testing.T) plugins.Ledger {
 			p := &postgres.Postgres{DSN: plugintest.PostgresDSN(t), ConnectTimeout: 5 * time.Second}
 			if err := p.Init(t.Context(), env); err != nil {
 				t.Fatal(err)
@@ -92,7 +92,7 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 			t.Cleanup(func() { p.Close() })
 			return p
 		},
-		"sqlite": func(t *testing.T) ledger {
+		"sqlite": func(t *testing.T) plugins.Ledger {
 			s := &sqlite.SQLite{Path: filepath.Join(t.TempDir(), "carpipe.db")}
 			if err := s.Init(t.Context(), env); err != nil {
 				t.Fatal(err)
@@ -104,11 +104,14 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 	for name, open := range outputs {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			l := open(t)
+			l, ok := open(t).(ledger)
+			if !ok {
+				t.Fatalf("the %s output keeps no typed tables: it is no plugins.Planner", name)
+			}
 			if err := l.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.ApplyViews(ctx, set.Views()); err != nil {
+			if _, err := l.Apply(ctx, set.Tables()); err != nil {
 				t.Fatal(err)
 			}
 			run, err := l.StartRun(ctx, "verdict", "")
@@ -137,7 +140,7 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 			}
 			rows := queryAll(t, ctx, l, "SELECT * FROM t")
 			if rows != int(counts.Inserted) {
-				t.Errorf("the view shows %d rows, want %d", rows, counts.Inserted)
+				t.Errorf("the table holds %d rows, want %d", rows, counts.Inserted)
 			}
 			queryAll(t, ctx, l, "SELECT * FROM rejects")
 		})
@@ -153,7 +156,7 @@ func opener(data string) plugins.Opener {
 func queryAll(t *testing.T, ctx context.Context, l ledger, query string) int {
 	t.Helper()
 	var db *sql.DB
-	switch x := l.(type) {
+	switch x := any(l).(type) {
 	case *postgres.Postgres:
 		db = x.DB
 	case *sqlite.SQLite:

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/carpipe/carpipe/plugins"
 	"github.com/carpipe/carpipe/schemas/fastcheck"
@@ -26,9 +28,14 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z"
 func (t *Type) check(c *chunk) plugins.Batch {
 	var b plugins.Batch
 	b.Records = make([]plugins.Record, 0, len(c.raws))
+	st := &store{vals: make([]plugins.Value, 0, len(c.raws)*len(t.cols))}
+	for _, raw := range c.raws {
+		st.block += len(raw) // a few records' texts take less than they do
+	}
+	st.block = min(st.block, 16<<10)
 	for i, raw := range c.raws {
 		idx := c.first + i
-		rec, errs := t.record(raw, c.counts[i], true)
+		rec, errs := t.record(raw, c.counts[i], true, st)
 		if len(errs) > 0 {
 			b.Rejects = append(b.Rejects, plugins.Reject{
 				Index:   idx,
@@ -45,15 +52,17 @@ func (t *Type) check(c *chunk) plugins.Batch {
 	return b
 }
 
-// Record validates one raw record and derives its key and event time.
+// Record validates one raw record and derives its key, event time and
+// column values.
 func (t *Type) Record(raw []byte) (plugins.Record, []plugins.FieldError) {
-	return t.record(raw, nil, false)
+	return t.record(raw, nil, false, nil)
 }
 
-// record is Record given the sizes of the record's containers, if known.
-// With own, raw is the decoder's to change: a valid record's payload is
-// raw itself, compacted in place, rather than a copy.
-func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []plugins.FieldError) {
+// record is Record given the sizes of the record's containers, if known,
+// and where to put its values (nil: new allocations). With own, raw is the
+// decoder's to change: a valid record's payload is raw itself, compacted
+// in place, rather than a copy.
+func (t *Type) record(raw []byte, counts []int32, own bool, st *store) (plugins.Record, []plugins.FieldError) {
 	v, sh, odd, err := parse(raw, counts)
 	if err != nil {
 		return plugins.Record{}, []plugins.FieldError{{Message: err.Error()}}
@@ -81,7 +90,10 @@ func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []p
 	if t.dates != nil {
 		errs = t.dates.check(v, t.Time, errs)
 	}
-	obj, _ := v.(map[string]any)
+	obj, isObj := v.(map[string]any)
+	if !isObj {
+		return plugins.Record{}, append(errs, fieldError(nil, fmt.Sprintf("the record is %s, not an object: its table has a column for each property", typed(v))))
+	}
 	if t.Time != "" {
 		if tv, ok := obj[t.Time]; ok && tv != nil {
 			ts, err := eventTime(tv)
@@ -92,7 +104,15 @@ func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []p
 			}
 		}
 	}
-	rec.Key, errs = t.key(obj, v, rec.EventTime, errs)
+	// The time's text, for its key and its column.
+	var tsArr [len(TimeLayout)]byte
+	var ts []byte
+	if rec.EventTime != nil {
+		ts = appendTime(tsArr[:0], *rec.EventTime)
+	}
+	rec.Key, errs = t.key(obj, v, ts, errs)
+	var undeclared int
+	rec.Values, undeclared, errs = t.values(obj, ts, st, errs)
 	if len(errs) > 0 {
 		return plugins.Record{}, errs
 	}
@@ -101,6 +121,9 @@ func (t *Type) record(raw []byte, counts []int32, own bool) (plugins.Record, []p
 		raw = bytes.Clone(raw)
 	}
 	rec.Payload = squeeze(raw[:0], raw, &sh)
+	if undeclared > 0 {
+		rec.Extra = t.extra(rec.Payload, undeclared)
+	}
 	return rec, nil
 }
 
@@ -119,11 +142,10 @@ func (t *Type) validate(v any) (res *gojsonschema.Result, err error) {
 // key is a JSON array of the key fields' canonical values, so that it reads
 // plainly and no two different keys share a text. Without key fields it is
 // a digest of the record's canonical form.
-func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.FieldError) (string, []plugins.FieldError) {
+func (t *Type) key(obj map[string]any, v any, ts []byte, errs []plugins.FieldError) (string, []plugins.FieldError) {
 	if len(t.Key) == 0 {
-		var buf bytes.Buffer
-		canonical(&buf, v)
-		sum := sha256.Sum256(buf.Bytes())
+		var arr [512]byte
+		sum := sha256.Sum256(appendCanonical(arr[:0], v))
 		return "sha256:" + hex.EncodeToString(sum[:]), errs
 	}
 	var arr [128]byte // on the stack: the key string is the one allocation
@@ -138,7 +160,7 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 			errs = append(errs, fieldError([]string{f}, "key field is missing or null"))
 		case f == t.Time && ts != nil:
 			b = append(b, '"')
-			b = appendTime(b, *ts) // nothing in it to escape
+			b = append(b, ts...) // nothing in it to escape
 			b = append(b, '"')
 		default:
 			b = appendCanonical(b, fv)
@@ -152,27 +174,309 @@ func (t *Type) key(obj map[string]any, v any, ts *time.Time, errs []plugins.Fiel
 	return string(b), errs
 }
 
+// store holds the values of a chunk's records, and their texts, in a few
+// allocations rather than two a record: the garbage collector counts them.
+type store struct {
+	vals  []plugins.Value
+	texts []byte // never written again up to its length
+	block int    // the size of a new texts
+}
+
+// values returns room for n values.
+func (st *store) values(n int) []plugins.Value {
+	if st == nil {
+		return make([]plugins.Value, n)
+	}
+	if cap(st.vals)-len(st.vals) < n {
+		st.vals = make([]plugins.Value, 0, max(n, 256))
+	}
+	st.vals = st.vals[:len(st.vals)+n]
+	return st.vals[len(st.vals)-n : len(st.vals) : len(st.vals)]
+}
+
+// text returns room for about size bytes of text; keep tells what of it
+// was used.
+func (st *store) text(size int) []byte {
+	if st == nil {
+		return make([]byte, 0, size)
+	}
+	if cap(st.texts)-len(st.texts) < size {
+		st.texts = make([]byte, 0, max(size, st.block))
+	}
+	return st.texts[len(st.texts):len(st.texts)]
+}
+
+// keep marks b, from text, as used; a b that outgrew its room lives on its
+// own.
+func (st *store) keep(b []byte) {
+	if st != nil && len(b) > 0 && len(st.texts) < cap(st.texts) && unsafe.SliceData(b) == unsafe.SliceData(st.texts[len(st.texts):]) {
+		st.texts = st.texts[:len(st.texts)+len(b)]
+	}
+}
+
+// values spells each declared property for its column (see plugins.Col*),
+// and counts the names of obj the schema does not declare. The texts are
+// copies: they cannot be slices of raw, which squeeze rewrites.
+func (t *Type) values(obj map[string]any, ts []byte, st *store, errs []plugins.FieldError) ([]plugins.Value, int, []plugins.FieldError) {
+	vals := st.values(len(t.cols))
+	var xsArr [32]any
+	var endArr [32]int
+	var jsArr [512]byte
+	// ends: where each text ends in b; first in js, where the json
+	// columns' texts are written to know their size.
+	xs, ends, js := xsArr[:0], endArr[:0], jsArr[:0]
+	room, present := 0, 0
+	for i, c := range t.cols {
+		x, ok := obj[c.Property]
+		if ok {
+			present++
+		}
+		// A JSON null reaches a typed column only if the schema allows it
+		// where carpipe does not look (an allOf, say): it is SQL NULL.
+		vals[i] = plugins.Value{Valid: ok && (x != nil || c.Type == plugins.ColJSON)}
+		switch {
+		case !vals[i].Valid:
+		case c.Type == plugins.ColJSON:
+			n := len(js)
+			js = appendCanonical(js, x)
+			room += len(js) - n
+		default:
+			room += textRoom(c.Type, x)
+		}
+		xs = append(xs, x)
+		ends = append(ends, len(js))
+	}
+	b := st.text(room)
+	from := 0 // in js
+	for i, c := range t.cols {
+		switch {
+		case !vals[i].Valid:
+		case c.Type == plugins.ColJSON:
+			b = append(b, js[from:ends[i]]...)
+		default:
+			var err error
+			if b, err = t.appendValue(b, c, xs[i], ts); err != nil {
+				vals[i].Valid = false
+				if fe := fieldError([]string{c.Property}, err.Error()); !slices.Contains(errs, fe) {
+					errs = append(errs, fe) // the date check may have said it
+				}
+			}
+		}
+		from = ends[i]
+		ends[i] = len(b)
+	}
+	// b is never written again: its texts need no copy.
+	st.keep(b)
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	from = 0
+	for i, end := range ends {
+		vals[i].Text = text[from:end]
+		from = end
+	}
+	return vals, len(obj) - present, errs
+}
+
+// extra is the members of payload, a compact JSON object, that the schema
+// does not declare, in their order and as written: n of them, but for
+// repeated names, of which the last counts, as in the record's values.
+func (t *Type) extra(payload []byte, n int) []byte {
+	undeclared := func(name []byte) (string, bool) {
+		if bytes.IndexByte(name, '\\') < 0 {
+			return "", !t.declared[string(name)]
+		}
+		s, _, _ := unescape(name)
+		return s, !t.declared[s]
+	}
+	size, count := 1, 0
+	eachMember(payload, func(name []byte, start, end int) {
+		if _, ok := undeclared(name); ok {
+			size += end - start + 1
+			count++
+		}
+	})
+	var last map[string]int // where each name last starts, when some repeat
+	if count > n {
+		last = map[string]int{}
+		eachMember(payload, func(name []byte, start, end int) {
+			if s, ok := undeclared(name); ok {
+				if s == "" {
+					s = string(name)
+				}
+				last[s] = start
+			}
+		})
+	}
+	out := make([]byte, 0, size+1)
+	out = append(out, '{')
+	eachMember(payload, func(name []byte, start, end int) {
+		s, ok := undeclared(name)
+		if !ok {
+			return
+		}
+		if last != nil {
+			if s == "" {
+				s = string(name)
+			}
+			if last[s] != start {
+				return
+			}
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, payload[start:end]...)
+	})
+	return append(out, '}')
+}
+
+// eachMember calls fn with each member of the compact JSON object b: its name
+// as written, and where it starts and ends in b.
+func eachMember(b []byte, fn func(name []byte, start, end int)) {
+	for i := 1; i < len(b) && b[i] != '}'; {
+		j := stringEnd(b, i)
+		end := valueEnd(b, j+1) // past the ':'
+		fn(b[i+1:j-1], i, end)
+		i = end
+		if i < len(b) && b[i] == ',' {
+			i++
+		}
+	}
+}
+
+// valueEnd is where the JSON value from b[i] on ends in compact JSON: at
+// the ',', '}' or ']' after it.
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = stringEnd(b, i)
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// textRoom is the bytes of x's text in a column of type typ, but for an
+// integer appendInt spells longer.
+func textRoom(typ string, x any) int {
+	switch typ {
+	case plugins.ColTimestamp:
+		return len(TimeLayout)
+	case plugins.ColBoolean:
+		return len("false")
+	}
+	switch x := x.(type) {
+	case string:
+		return len(x)
+	case json.Number:
+		return len(x)
+	}
+	return 0
+}
+
+// appendValue spells x, not null, for column c of a type other than json.
+// ts is the text of the record's time (TimeLayout), nil without one.
+func (t *Type) appendValue(b []byte, c plugins.Column, x any, ts []byte) ([]byte, error) {
+	switch c.Type {
+	case plugins.ColText:
+		if s, ok := x.(string); ok {
+			return append(b, s...), nil
+		}
+	case plugins.ColTimestamp:
+		s, ok := x.(string)
+		switch {
+		case ok && c.Property == t.Time && ts != nil:
+			return append(b, ts...), nil
+		case ok:
+			// Read as the type's time is: an RFC 3339 date-time (the stock
+			// format takes a bare date or time too) in UTC, digits past the
+			// microsecond truncated.
+			v, err := eventTime(s)
+			if err != nil {
+				return b, err
+			}
+			return appendTime(b, v), nil
+		}
+	case plugins.ColInteger:
+		if n, ok := x.(json.Number); ok {
+			return appendInt(b, string(n))
+		}
+	case plugins.ColNumber:
+		if n, ok := x.(json.Number); ok {
+			return append(b, n...), nil
+		}
+	case plugins.ColBoolean:
+		if v, ok := x.(bool); ok {
+			return strconv.AppendBool(b, v), nil
+		}
+	}
+	return b, fmt.Errorf("expected a value for its %s column, got %s", c.Type, typed(x))
+}
+
 // maxKey bounds a key's text. PostgreSQL's unique index on (file_type,
 // record_key) takes at most 2704 bytes a row, after compression; a file
 // type's name, a file name, is at most 255 bytes. Checked with psql: a
 // 2690-byte key of hex digits overflows it.
 const maxKey = 2048
 
-// appendCanonical is canonical without a buffer for the usual key values.
+// appendCanonical writes v as JSON with sorted member names and numbers
+// spelled by appendNumber: the text of keys and of json columns.
 func appendCanonical(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case string:
-		if !needsEscape(x) {
-			b = append(b, '"')
-			b = append(b, x...)
-			return append(b, '"')
-		}
+		return appendQuote(b, x)
 	case json.Number:
 		return appendNumber(b, string(x))
+	case bool:
+		return strconv.AppendBool(b, x)
+	case nil:
+		return append(b, "null"...)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCanonical(b, e)
+		}
+		return append(b, ']')
+	case map[string]any:
+		var arr [16]member // on the stack for the usual objects
+		ms := arr[:0]
+		for k, v := range x {
+			ms = append(ms, member{k, v})
+		}
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.name, b.name) })
+		b = append(b, '{')
+		for i, m := range ms {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(appendQuote(b, m.name), ':')
+			b = appendCanonical(b, m.value)
+		}
+		return append(b, '}')
 	}
-	var buf bytes.Buffer
-	canonical(&buf, v)
-	return append(b, buf.Bytes()...)
+	j, _ := json.Marshal(v)
+	return append(b, j...)
+}
+
+type member struct {
+	name  string
+	value any
 }
 
 // appendTime is ts.AppendFormat(b, TimeLayout), fast for the usual
@@ -184,56 +488,19 @@ func appendTime(b []byte, ts time.Time) []byte {
 	return plugins.AppendTime(b, ts, 'T')
 }
 
-// canonical writes v as JSON with sorted keys and normalised numbers.
-func canonical(buf *bytes.Buffer, v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			canonical(buf, k)
-			buf.WriteByte(':')
-			canonical(buf, x[k])
-		}
-		buf.WriteByte('}')
-	case []any:
-		buf.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			canonical(buf, e)
-		}
-		buf.WriteByte(']')
-	case json.Number:
-		buf.Write(appendNumber(buf.AvailableBuffer(), string(x)))
-	case string:
-		quote(buf, x)
-	default:
-		b, _ := json.Marshal(x)
-		buf.Write(b)
-	}
-}
-
-// quote writes s as a JSON string, without encoding/json's HTML escapes.
-func quote(buf *bytes.Buffer, s string) {
+// appendQuote writes s as a JSON string, without encoding/json's HTML
+// escapes.
+func appendQuote(b []byte, s string) []byte {
 	if needsEscape(s) {
-		enc := json.NewEncoder(buf)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
-		buf.Truncate(buf.Len() - 1) // Encode's newline
-		return
+		return append(b, buf.Bytes()[:buf.Len()-1]...) // without Encode's newline
 	}
-	buf.WriteByte('"')
-	buf.WriteString(s)
-	buf.WriteByte('"')
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func needsEscape(s string) bool {

@@ -6,8 +6,11 @@
 // member name, no number beyond PostgreSQL's numeric, no date-time (its
 // time, or a value "format": "date-time" applies to) outside years 0001 to
 // 9999 in UTC or with an offset PostgreSQL cannot read, and its key fits
-// PostgreSQL's index. Anything else is the record's error, with a pointer,
-// so that validate, skip_record and a load agree.
+// PostgreSQL's index. It is an object, a row of its type's table (see
+// Tables): a property that has an integer column holds an int64, and one
+// that has a timestamp column a full RFC 3339 date-time. Anything else is
+// the record's error, with a pointer, so that validate, skip_record and a
+// load agree.
 //
 // A key is a JSON array of the key fields' values: strings as JSON, times
 // as UTC microseconds, numbers by their exact value (see appendNumber),
@@ -17,6 +20,8 @@ package schemas
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +65,11 @@ type Type struct {
 	Key        []string
 	Time       string
 	OnInvalid  string
-	Properties []Property
+	Properties []Property // sorted by name
+	Table      string     // x-carpipe.table; "" when not given
+	cols       []plugins.Column
+	declared   map[string]bool // the names in Properties
+	digest     string
 	schema     *gojsonschema.Schema
 	fast       *fastcheck.Checker // nil: gojsonschema validates every record
 	enums      *fastcheck.Enums   // large enums, which gojsonschema is not given
@@ -137,6 +146,9 @@ func LoadContext(ctx context.Context, dir string, o Options) (*Set, error) {
 		t.workers, t.batch = o.Workers, o.BatchSize
 		set.Types = append(set.Types, t)
 	}
+	if err := checkTables(set.Types); err != nil {
+		errs = append(errs, err)
+	}
 	return set, errors.Join(errs...)
 }
 
@@ -201,6 +213,7 @@ type meta struct {
 	Key       []string `json:"key"`
 	Time      string   `json:"time"`
 	OnInvalid string   `json:"on_invalid_record"`
+	Table     *string  `json:"table"`
 }
 
 // drafts are the meta-schemas carpipe validates against, by their URL
@@ -319,6 +332,13 @@ func compile(ctx context.Context, dir, file string) (t *Type, err error) {
 		return nil, fail("x-carpipe: %v", err)
 	}
 	t.Properties = properties(doc)
+	t.declared = map[string]bool{}
+	for _, p := range t.Properties {
+		t.declared[p.Name] = true
+	}
+	t.cols = t.columns()
+	sum := sha256.Sum256(data)
+	t.digest = "sha256:" + hex.EncodeToString(sum[:])
 	if err := t.checkFields(doc); err != nil {
 		return nil, fail("x-carpipe: %v", err)
 	}
@@ -426,6 +446,12 @@ func (t *Type) readMeta(doc map[string]any) error {
 		}
 	}
 	t.Key, t.Time = m.Key, m.Time
+	if m.Table != nil {
+		if err := checkTable(*m.Table); err != nil {
+			return err
+		}
+		t.Table = *m.Table
+	}
 	switch m.OnInvalid {
 	case "", RejectFile:
 		t.OnInvalid = RejectFile
@@ -437,8 +463,10 @@ func (t *Type) readMeta(doc map[string]any) error {
 	return nil
 }
 
-// checkFields refuses key and time fields the schema does not declare, when
-// it declares its properties: a typo there would key every record on null.
+// checkFields refuses key fields the schema does not declare: the table's
+// unique index is made of their columns. So is a time field, when the
+// schema declares its properties: a typo there would leave every record
+// without its time.
 func (t *Type) checkFields(doc map[string]any) error {
 	seen := map[string]bool{}
 	for _, k := range t.Key {
@@ -446,15 +474,12 @@ func (t *Type) checkFields(doc map[string]any) error {
 			return fmt.Errorf("key field %q is empty or repeated", k)
 		}
 		seen[k] = true
-	}
-	props, ok := doc["properties"].(map[string]any)
-	if !ok {
-		return nil
-	}
-	for _, f := range append(append([]string{}, t.Key...), t.Time) {
-		if _, declared := props[f]; f != "" && !declared {
-			return fmt.Errorf("field %q is not a property of the record schema", f)
+		if !t.declared[k] {
+			return fmt.Errorf("key field %q must be a declared property of the record schema", k)
 		}
+	}
+	if _, ok := doc["properties"].(map[string]any); ok && t.Time != "" && !t.declared[t.Time] {
+		return fmt.Errorf("time field %q is not a property of the record schema", t.Time)
 	}
 	return nil
 }

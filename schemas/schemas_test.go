@@ -250,7 +250,7 @@ func TestSchemaProblems(t *testing.T) {
 		{"unknown meta key", `{"x-carpipe":{"mach":"x"}}`, `unknown field "mach"`},
 		{"bad regex", `{"x-carpipe":{"match":"("}}`, "match:"},
 		{"bad mode", `{"x-carpipe":{"on_invalid_record":"drop"}}`, "on_invalid_record"},
-		{"key typo", `{"properties":{"id":{}},"x-carpipe":{"key":["idd"]}}`, `"idd" is not a property`},
+		{"key typo", `{"properties":{"id":{}},"x-carpipe":{"key":["idd"]}}`, `key field "idd" must be a declared property of the record schema`},
 		{"bad pointer", `{"x-carpipe":{"records":"items"}}`, "not a JSON Pointer"},
 		{"abs id with file ref", `{"$id":"` + srv.URL + `/s.json","properties":{"a":{"$ref":"common.json"}}}`, "$id"},
 	}

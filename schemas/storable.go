@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/schemas/fastcheck"
 	"github.com/carpipe/carpipe/schemas/internal/clip"
 )
 
@@ -165,4 +166,26 @@ func unixTime(n json.Number) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("unix time %s is outside years 0001 to 9999, which the databases store", show(n))
 	}
 	return ts, nil
+}
+
+// appendInt writes the integer JSON number s as decimal digits ("1.0" and
+// "1e2" are "1" and "100"), or refuses one a bigint column cannot hold.
+func appendInt(b []byte, s string) ([]byte, error) {
+	if fastcheck.PlainInt(s) && len(s) < 19 { // at most 18 digits: an int64
+		if s == "-0" {
+			return append(b, '0'), nil
+		}
+		return append(b, s...), nil
+	}
+	// Not to write out 1e131071 only to refuse it.
+	whole, frac, e, ok := numParts(s)
+	if w, zero := weight(whole, frac, e); ok && (zero || w < 19) {
+		n := len(b)
+		b = appendNumber(b, s)
+		if _, err := strconv.ParseInt(string(b[n:]), 10, 64); err == nil {
+			return b, nil
+		}
+		b = b[:n]
+	}
+	return b, fmt.Errorf("integer %s is outside the range a bigint column holds (%d..%d)", show(json.Number(s)), math.MinInt64, math.MaxInt64)
 }

@@ -168,20 +168,31 @@ const (
 // numberFits reports whether PostgreSQL stores the JSON number s. Numbers
 // without an exponent and shorter than maxScale always fit.
 func numberFits(s string) bool {
+	whole, frac, e, ok := numParts(s)
+	if !ok || int64(len(frac))-e > maxScale {
+		return false
+	}
+	w, zero := weight(whole, frac, e)
+	return zero || w < maxWeight
+}
+
+// numParts splits the JSON number s into the digits before and after its
+// point, without sign, and its exponent; ok is false for an exponent
+// PostgreSQL refuses (see maxExp).
+func numParts(s string) (whole, frac string, e int64, ok bool) {
 	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
 	mant = strings.TrimPrefix(mant, "-")
-	whole, frac, _ := strings.Cut(mant, ".")
-	var e int64
+	whole, frac, _ = strings.Cut(mant, ".")
 	if exp != "" {
 		neg := exp[0] == '-'
 		exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
 		if len(exp) > 10 {
-			return false
+			return "", "", 0, false
 		}
 		if exp != "" {
 			v, err := strconv.ParseInt(exp, 10, 64)
 			if err != nil || v >= maxExp {
-				return false
+				return "", "", 0, false
 			}
 			e = v
 		}
@@ -189,16 +200,18 @@ func numberFits(s string) bool {
 			e = -e
 		}
 	}
-	if int64(len(frac))-e > maxScale {
-		return false
-	}
+	return whole, frac, e, true
+}
+
+// weight is the power of ten of the number's first significant digit;
+// zero tells it has none.
+func weight(whole, frac string, e int64) (w int64, zero bool) {
 	digits := whole + frac
 	k := strings.IndexFunc(digits, func(r rune) bool { return r != '0' })
 	if k < 0 {
-		return true // zero: no digits to hold
+		return 0, true
 	}
-	// The power of ten of the first significant digit.
-	return int64(len(whole)-1-k)+e < maxWeight
+	return int64(len(whole)-1-k) + e, false
 }
 
 func (p *parser) literal(s string) error {
@@ -332,19 +345,7 @@ func compact(dst, src []byte) []byte {
 	for i < len(src) {
 		c := src[i]
 		if c == '"' {
-			// To the closing quote: one not escaped by an odd number of
-			// backslashes.
-			for i++; ; i++ {
-				i += bytes.IndexByte(src[i:], '"')
-				k := i - 1
-				for src[k] == '\\' {
-					k--
-				}
-				if (i-1-k)%2 == 0 {
-					break
-				}
-			}
-			i++
+			i = stringEnd(src, i)
 			continue
 		}
 		if c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
@@ -357,6 +358,21 @@ func compact(dst, src []byte) []byte {
 		from = i
 	}
 	return append(dst, src[from:]...)
+}
+
+// stringEnd is where the JSON string at b[i] ends: past its closing quote,
+// the first not escaped by an odd number of backslashes.
+func stringEnd(b []byte, i int) int {
+	for i++; ; i++ {
+		i += bytes.IndexByte(b[i:], '"')
+		k := i - 1
+		for b[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i + 1
+		}
+	}
 }
 
 // unescape decodes a string's escapes as encoding/json does, an unpaired

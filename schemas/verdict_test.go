@@ -31,13 +31,14 @@ func oneType(t testing.TB, schema string, files ...string) *Type {
 	return ty
 }
 
-// verdictSchema holds a time, a date-time beside an integer, and a list
-// of date-times: every place a date-time is checked.
+// verdictSchema holds a time, a date-time beside an integer, a list of
+// date-times and a date-time column: every place a date-time is checked;
+// and an integer column.
 const verdictSchema = `{"type": "object", "properties": {
 	"t": {"type": "string", "format": "date-time"},
 	"d": {"anyOf": [{"format": "date-time"}, {"type": "integer"}]},
 	"list": {"type": "array", "items": {"format": "date-time"}},
-	"k": {"type": "string"}},
+	"k": {"type": "string"}, "i": {"type": "integer"}, "u": {"type": "string", "format": "date-time"}},
 	"x-carpipe": {"time": "t", "key": ["k"], "on_invalid_record": "skip_record"}}`
 
 // verdictCase is a record, and the error it must get: its pointer and a
@@ -84,6 +85,20 @@ var verdictCases = []verdictCase{
 	{`{"k": "a", "d": "0000-06-01T00:00:00Z"}`, false, "/d", `"d": date-time "0000-06-01T00:00:00Z" is outside years`},
 	{`{"k": "a", "list": ["2020-01-01T00:00:00Z", "0000-01-01"]}`, false, "/list/1", `date "0000-01-01" is outside years 0001 to 9999`},
 	{`{"k": "a", "list": ["2020-01-01T00:00:00+20:00"]}`, false, "/list/0", "UTC offset +20:00"},
+	// A bigint column holds the integer, however it is spelled.
+	{record: `{"k": "a", "i": 9223372036854775807}`, ok: true},
+	{record: `{"k": "a", "i": -9.223372036854775808e18}`, ok: true},
+	{record: `{"k": "a", "i": 1e2}`, ok: true},
+	{`{"k": "a", "i": 1e30}`, false, "/i", `"i": integer 1e30 is outside the range a bigint column holds (-9223372036854775808..9223372036854775807)`},
+	{`{"k": "a", "i": 9223372036854775808}`, false, "/i", "integer 9223372036854775808 is outside the range a bigint column holds"},
+	{`{"k": "a", "i": -92233720368547758090e-1}`, false, "/i", "integer -92233720368547758090e-1 is outside"},
+	{`{"k": "a", "i": 1e131071}`, false, "/i", "integer 1e131071 is outside"},
+	// A timestamp column holds a date-time, not the bare date or time the
+	// format takes.
+	{record: `{"k": "a", "u": "2020-01-01T00:00:00.5+01:00"}`, ok: true},
+	{`{"k": "a", "u": "2020-01-01"}`, false, "/u", `"u": expected an RFC 3339 time, got "2020-01-01"`},
+	{`{"k": "a", "u": "12:00:00"}`, false, "/u", `expected an RFC 3339 time, got "12:00:00"`},
+	{`{"k": "a", "u": "0000-12-31T23:00:00Z"}`, false, "/u", `"u": date-time "0000-12-31T23:00:00Z" is outside years`}, // said once
 }
 
 // TestOneVerdict: what the databases cannot store is a record error, with
@@ -164,7 +179,7 @@ func TestUnixTimes(t *testing.T) {
 
 // TestKeyLength: a key the databases cannot index is the record's error.
 func TestKeyLength(t *testing.T) {
-	ty := oneType(t, `{"x-carpipe": {"key": ["k"]}}`)
+	ty := oneType(t, `{"properties": {"k": {}}, "x-carpipe": {"key": ["k"]}}`)
 	fits := strings.Repeat("x", maxKey-4) // ["..."]
 	if rec, errs := ty.Record([]byte(`{"k": "` + fits + `"}`)); len(errs) > 0 || len(rec.Key) != maxKey {
 		t.Fatalf("a key of %d bytes: %v", len(rec.Key), errs)
@@ -212,7 +227,7 @@ func TestShow(t *testing.T) {
 // TestNumberKeys: a key holds a number's exact value, so equal numbers
 // make equal keys and different numbers different ones.
 func TestNumberKeys(t *testing.T) {
-	ty := oneType(t, `{"x-carpipe": {"key": ["n"]}}`)
+	ty := oneType(t, `{"properties": {"n": {}}, "x-carpipe": {"key": ["n"]}}`)
 	key := func(n string) string {
 		rec, errs := ty.Record([]byte(`{"n": ` + n + `}`))
 		if len(errs) > 0 {
