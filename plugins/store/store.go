@@ -18,7 +18,6 @@ import (
 
 	"github.com/carpipe/carpipe/ent"
 	"github.com/carpipe/carpipe/ent/file"
-	entschema "github.com/carpipe/carpipe/ent/schema"
 	"github.com/carpipe/carpipe/plugins"
 )
 
