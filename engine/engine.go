@@ -332,8 +332,9 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// Migrate applies pending database migrations, then brings the typed
-// views up to date.
+// Migrate applies pending database migrations, then creates the file
+// types' tables and makes their additive changes; a breaking change is a
+// *BreakingError.
 func (e *Engine) Migrate(ctx context.Context) error {
 	if e.ledger == nil {
 		return errors.New("no database output")
@@ -341,8 +342,7 @@ func (e *Engine) Migrate(ctx context.Context) error {
 	if err := e.ledger.Migrate(ctx); err != nil {
 		return err
 	}
-	e.views(ctx)
-	return nil
+	return e.tables(ctx)
 }
 
 // action is what happens to a file after it is loaded or has failed.

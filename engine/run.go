@@ -141,7 +141,9 @@ func (e *Engine) Run(ctx context.Context) (Summary, error) {
 	if err := e.ledger.Migrate(ctx); err != nil {
 		return unstarted(err)
 	}
-	e.views(ctx)
+	if err := e.tables(ctx); err != nil {
+		return unstarted(err)
+	}
 	unhold, err := e.hold(ctx)
 	if err != nil {
 		return s, err

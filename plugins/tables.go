@@ -79,6 +79,9 @@ type Planner interface {
 // Plan is what it takes to bring the database to the schemas.
 type Plan struct {
 	Changes []Change
+	// Stored holds the tables of the file types the database knows, as it
+	// holds them now: what Scan reads, whatever the schemas say today.
+	Stored []Table
 }
 
 // Change kinds.
@@ -86,6 +89,10 @@ const (
 	ChangeCreate    = "create"     // a new table, with its unique index
 	ChangeAddColumn = "add_column" // a new nullable column
 	ChangeBreaking  = "breaking"   // refused: a different key, a column type, a table name
+	// ChangeSchema is a schema whose digest changed while its table does
+	// not (a constraint tightened or relaxed): Apply records the digest,
+	// and `check --against-data` tells whether the stored rows still pass.
+	ChangeSchema = "schema"
 )
 
 // Change is one step of a Plan.

@@ -37,9 +37,12 @@ const exitCodes = `Exit codes, the same for every command:
   0  success
   1  fatal: the database or an input failed, or what was asked for is not
      there (rejects --file with an ID the ledger does not hold)
-  2  usage or config error: a bad command, flag, argument or config file
+  2  usage or config error: a bad command, flag, argument or config file,
+     or a schema change the database's tables cannot follow by themselves
+     (a different key, a column type, a table name: see check)
   3  partial: some files failed or records were rejected (validate: some
-     files are invalid; reprocess: some files were not put back)`
+     files are invalid; reprocess: some files were not put back; check
+     --against-data: the schemas would reject some stored rows)`
 
 // version is set by the build (-ldflags "-X main.version=...").
 var version = ""
@@ -135,10 +138,30 @@ func (c *cli) exit(err error) int {
 		// argument it refused.
 		ee = &exitError{exitUsage, fmt.Errorf("%w\nRun 'carpipe --help' for usage.", err)}
 	}
+	if errors.Is(ee.err, plugins.ErrBreaking) {
+		// The schemas ask for what only a person can decide.
+		ee = &exitError{exitUsage, c.breaking(ee.err)}
+	}
 	if ee.err != nil {
 		c.report(ee.err, ee.code)
 	}
 	return ee.code
+}
+
+// breaking adds what to do next to a refused plan; under JSON logs, each
+// breaking change gets its own line first.
+func (c *cli) breaking(err error) error {
+	var be *engine.BreakingError
+	if c.json && errors.As(err, &be) {
+		for _, ch := range be.Changes {
+			c.log.Error("breaking schema change", "file_type", ch.FileType, "table", ch.Table, "detail", ch.Detail)
+		}
+	}
+	cfg := c.configPath
+	if cfg == "" {
+		cfg = "FILE"
+	}
+	return fmt.Errorf("%w\n'carpipe check -c %s' prints the whole plan", err, cfg)
 }
 
 // report writes an error to standard error, masked: as text, or as one

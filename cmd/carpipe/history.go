@@ -27,17 +27,24 @@ func (c *cli) ledger(inputs, readOnly bool) (*engine.Engine, error) {
 	if !inputs {
 		cfg.Inputs = nil
 	}
+	e, err := c.openLedger(cfg, nil, readOnly)
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		return nil, configError(c.notMigrated(err))
+	}
+	return e, err
+}
+
+// openLedger builds the engine of cfg with router; read-only, it opens
+// only the database output that holds the ledger.
+func (c *cli) openLedger(cfg *config.Config, router plugins.Router, readOnly bool) (*engine.Engine, error) {
 	if readOnly {
 		cfg.Outputs = ledgerEntries(cfg.Outputs)
 	}
 	if err := unset(cfg.Inputs, cfg.Outputs); err != nil {
 		return nil, err
 	}
-	e, err := engine.New(c.ctx, cfg, plugins.Default, nil, engine.Options{Logger: c.log, Stdout: c.stdout, Secret: c.mask.add, ReadOnly: readOnly})
-	if err != nil {
-		return nil, configError(c.notMigrated(err))
-	}
-	return e, nil
+	return engine.New(c.ctx, cfg, plugins.Default, router, engine.Options{Logger: c.log, Stdout: c.stdout, Secret: c.mask.add, ReadOnly: readOnly})
 }
 
 // ledgerEntries drops the outputs that cannot hold the ledger, which a

@@ -931,7 +931,7 @@ func (r *hostileRun) checkBytes() {
 	}
 }
 
-// checkQueryable: every typed view reads whole, and every stored reason
+// checkQueryable: every typed table reads whole, and every stored reason
 // is valid UTF-8.
 func (r *hostileRun) checkQueryable() {
 	t := r.t
@@ -944,7 +944,7 @@ func (r *hostileRun) checkQueryable() {
 	if err != nil {
 		t.Fatalf("schemas: %v", err)
 	}
-	for _, v := range set.Views() {
+	for _, v := range set.Tables() {
 		r.readAll(`SELECT * FROM "` + v.Name + `"`)
 	}
 	for _, q := range []string{"SELECT COALESCE(error, '') FROM files", "SELECT CAST(errors AS TEXT) FROM rejects"} {

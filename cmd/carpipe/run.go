@@ -59,8 +59,9 @@ against its file type's schema and loaded in one transaction with its
 ledger row, then moved as on_success or on_failure says. A file already in
 the ledger is skipped, so running again loads only what is new.
 
-The database is migrated first. With --watch, carpipe keeps running and
-loads files as they arrive until SIGINT or SIGTERM.
+The database is migrated first, as migrate does: a breaking schema change
+stops the run before it loads anything, with exit 2. With --watch, carpipe
+keeps running and loads files as they arrive until SIGINT or SIGTERM.
 
 Every run ends with one "run finished" log event carrying every count. The
 summary goes to standard output, or to standard error when an output
@@ -157,11 +158,14 @@ func outcomes(s engine.Summary) string {
 }
 
 func (c *cli) migrateCmd() *cobra.Command {
-	cmd := c.command("migrate", "Apply pending database migrations and update the typed views",
+	cmd := c.command("migrate", "Apply pending database migrations and create or extend the file types' tables",
 		`Create carpipe's tables in the database, or bring them up to date, then
-create or replace the typed views of the file types. run does this too;
-migrate lets a deployment do it first, with a role that may run DDL, so
-that the pipeline's role and the read-only commands need not.`,
+create the table of every file type and add the columns of new properties
+(old rows read NULL). A breaking change (a different key, a column whose
+type would change, a renamed table) changes nothing and is exit 2: 'carpipe
+check' shows the plan first. run does all this too; migrate lets a
+deployment do it first, with a role that may run DDL, so that the
+pipeline's role and the read-only commands need not.`,
 		`  carpipe migrate -c config/pipeline.yaml`,
 		nil, func(cmd *cobra.Command, args []string) error {
 			e, err := c.pipeline(1)

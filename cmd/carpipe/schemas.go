@@ -15,11 +15,13 @@ func (c *cli) schemasCmd() *cobra.Command {
 	var dir, dialect string
 	var sql bool
 	var out *format
-	cmd := c.command("schemas", "List the file types, or the SQL of their typed views",
+	cmd := c.command("schemas", "List the file types, or the SQL of their tables",
 		`List the file types of a schemas folder: the file names each claims, where
 its records are, their key and time, and what an invalid record does. With
---sql, print the SQL that creates or replaces the typed views instead, for
-a DBA to review or apply. Reads the schema files only.`,
+--sql, print the SQL that creates each file type's table and its unique
+index on an empty database instead, for a DBA to review or apply ahead of
+time. Reads the schema files only; 'carpipe check' compares them with a
+database.`,
 		`  carpipe schemas --schemas schemas
   carpipe schemas -c config/pipeline.yaml --format json
   carpipe schemas -c config/pipeline.yaml --sql
@@ -45,7 +47,7 @@ a DBA to review or apply. Reads the schema files only.`,
 					dir = cfg.Schemas
 				}
 				for _, o := range cfg.Outputs {
-					if dialect == "" && viewer(o.Type) != nil {
+					if dialect == "" && ddlWriter(o.Type) != nil {
 						dialect = o.Type
 					}
 				}
@@ -60,17 +62,21 @@ a DBA to review or apply. Reads the schema files only.`,
 			if dialect == "" {
 				dialect = "postgres"
 			}
-			v := viewer(dialect)
-			if v == nil {
+			w := ddlWriter(dialect)
+			if w == nil {
 				return usageError("--dialect %q: want postgres or sqlite", dialect)
 			}
-			fmt.Fprintf(c.stdout, "-- Typed views for %s; carpipe run and carpipe migrate apply them when they change.\n\n", dialect)
-			fmt.Fprint(c.stdout, v.ViewSQL(set.Views()))
+			text, err := w.TableSQL(set.Tables())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "-- Tables of the file types for %s, on an empty database; carpipe run and\n-- carpipe migrate create them, and 'carpipe check' plans the changes.\n\n", dialect)
+			fmt.Fprint(c.stdout, text)
 			return nil
 		})
 	c.configFlag(cmd)
 	cmd.Flags().StringVar(&dir, "schemas", "", "schemas `DIR` (default: the config's)")
-	cmd.Flags().BoolVar(&sql, "sql", false, "print the SQL that creates or replaces the typed views")
+	cmd.Flags().BoolVar(&sql, "sql", false, "print the SQL that creates the file types' tables")
 	cmd.Flags().StringVar(&dialect, "dialect", "", "with --sql: postgres or sqlite (default: the config's database output, else postgres)")
 	complete(cmd, "dialect", "postgres", "sqlite")
 	out = formatFlag(cmd, "table")
@@ -120,12 +126,12 @@ func dash(s string) string {
 	return s
 }
 
-// viewer is the output type that keeps typed views, if typ is one.
-func viewer(typ string) plugins.Viewer {
+// ddlWriter is the output type that writes the tables' SQL, if typ is one.
+func ddlWriter(typ string) plugins.DDLWriter {
 	spec, err := plugins.Default.Output(typ)
 	if err != nil {
 		return nil
 	}
-	v, _ := spec.New().(plugins.Viewer)
-	return v
+	w, _ := spec.New().(plugins.DDLWriter)
+	return w
 }

@@ -1,0 +1,16 @@
+package postgres
+
+import (
+	"errors"
+
+	"github.com/carpipe/carpipe/plugins"
+)
+
+var _ plugins.DDLWriter = (*Postgres)(nil)
+
+// TableSQL is the SQL of the typed tables; it needs no connection, so that
+// `carpipe schemas --sql` can print it.
+// TEMPORARY (branch cli): the lead wires it to the DDL package at merge.
+func (p *Postgres) TableSQL(ts []plugins.Table) (string, error) {
+	return "", errors.New("not yet: the typed tables' DDL is not wired in")
+}
