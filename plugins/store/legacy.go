@@ -292,3 +292,5 @@ func (s *Store) dropViews(ctx context.Context) error {
 
 // legacyViewMark starts the note older carpipes left on their views.
 const legacyViewMark = "carpipe: typed view of file type "
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -75,3 +75,11 @@ func (s *Store) Table(fileType string) (plugins.Table, bool) {
 func (s *Store) Scan(ctx context.Context, t plugins.Table, fn func(fileID int64, index int, record []byte) error) error {
 	return s.wrap(tables.Scan(ctx, s.DB, s.Dialect, t, fn))
 }
+
+var _ plugins.DDLWriter = (*Store)(nil)
+
+// TableSQL is the SQL that creates ts in an empty carpipe database; it
+// needs no connection, so that a DBA can review it anywhere.
+func (s *Store) TableSQL(ts []plugins.Table) (string, error) {
+	return tables.SQL(s.Dialect, ts)
+}

@@ -30,7 +30,7 @@ func init() {
 		Name:   "sqlite",
 		Doc:    "Stores records and the file ledger in an embedded SQLite database file.",
 		Sample: sample,
-		New:    func() any { return &SQLite{} },
+		New:    func() any { return &SQLite{Store: store.Store{Dialect: dialect.SQLite}} },
 	})
 }
 

@@ -117,7 +117,13 @@ func planRows(ctx context.Context, d string, run migrator, ts []plugins.Table, r
 	for _, r := range rows {
 		p.rows[r.Name] = r
 		owner[r.TableName] = r.Name
+		t, err := fromRow(r)
+		if err != nil {
+			return planned{}, err
+		}
+		p.Stored = append(p.Stored, t)
 	}
+	slices.SortFunc(p.Stored, func(a, b plugins.Table) int { return strings.Compare(a.FileType, b.FileType) })
 	var (
 		wants  []*want
 		byName = map[string]*want{} // by table, for Atlas's changes
@@ -140,6 +146,11 @@ func planRows(ctx context.Context, d string, run migrator, ts []plugins.Table, r
 		}
 	}
 	for _, w := range wants {
+		if w.row != nil && w.row.Digest != w.t.Digest && len(w.changes) == 0 {
+			w.changes = append(w.changes, plugins.Change{FileType: w.t.FileType, Table: w.t.Name, Kind: plugins.ChangeSchema,
+				Detail: "the schema changed but its table does not: the new digest is recorded; " +
+					"'carpipe check --against-data' tells whether the stored rows still pass it"})
+		}
 		p.Changes = append(p.Changes, w.changes...)
 		if w.row == nil || len(w.added) > 0 || w.row.Digest != w.t.Digest || w.row.HasTime != w.t.HasTime {
 			p.write = append(p.write, w.t)

@@ -340,7 +340,7 @@ func TestAddColumn(t *testing.T) {
 			s3 := s2
 			s3.Columns = []plugins.Column{s2.Columns[0], s2.Columns[1], s2.Columns[3]}
 			s3.Key, s3.Digest = []int{0, 1}, "sha256:3"
-			checkKinds(t, mustApply(t, db, d, s3, k2))
+			checkKinds(t, mustApply(t, db, d, s3, k2), "schema:vehicle_status")
 			if !strings.Contains(columns(t, db, d, "vehicle_status"), "speed|") {
 				t.Error("the dropped property's column is gone")
 			}
@@ -376,11 +376,12 @@ func TestRelaxed(t *testing.T) {
 			relaxed := status()
 			relaxed.Digest = "sha256:relaxed"
 			before := catalog(t, db, d)
-			checkKinds(t, mustPlan(t, db, d, relaxed))
+			checkKinds(t, mustPlan(t, db, d, relaxed), "schema:vehicle_status")
 			if after := catalog(t, db, d); after != before {
 				t.Errorf("Plan changed the catalog")
 			}
-			checkKinds(t, mustApply(t, db, d, relaxed))
+			checkKinds(t, mustApply(t, db, d, relaxed), "schema:vehicle_status")
+			checkKinds(t, mustPlan(t, db, d, relaxed))
 			if digest, v := fileType(t, db, "vehicles_status"); digest != "sha256:relaxed" || v != 2 {
 				t.Errorf("digest %s version %d, want sha256:relaxed and 2", digest, v)
 			}
