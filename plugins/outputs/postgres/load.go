@@ -2,19 +2,22 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/plugins"
-	"github.com/carpipe/carpipe/plugins/store"
 )
 
 const (
@@ -23,148 +26,407 @@ const (
 	chunk = 8192
 	// copyMin: below it one INSERT beats COPY's extra round trips.
 	copyMin = 256
-	// maxSavepoints keeps a file's subtransactions under the 64 that
+	// maxSavepoints keeps a transaction's subtransactions under the 64 that
 	// PostgreSQL caches; past that every session's snapshots get slower.
 	maxSavepoints = 60
+	// maxParams is the most parameters a statement may have.
+	maxParams = 65535
 )
 
-// loader sends a file's records in chunks. A chunk's keys this process
-// has not sent before go by plain COPY into records, sorted by key, inside
-// a savepoint; the rest, and the whole chunk if that COPY meets a key
-// stored meanwhile, are merged: INSERT … ON CONFLICT DO NOTHING in key
-// order, from a staging table filled by COPY when there are many. Keys
-// are thus always locked in one order, the first copy of a repeated
-// record is the one kept, and the counts are exact.
+// loader sends one table's records in chunks. A chunk's keys this process
+// has not sent before go by plain COPY into the table, sorted by key,
+// inside a savepoint; the rest, and the whole chunk if that COPY meets a
+// key stored meanwhile, are merged: INSERT … ON CONFLICT DO NOTHING in key
+// order, then file order, from a staging table filled by COPY when there
+// are many. Every path orders keys the same way (Record.Key, bytewise), so
+// writers lock them in one order; the first copy of a repeated record is
+// the one kept, and the counts are exact.
 type loader struct {
-	tx        *sql.Tx
-	conn      *sql.Conn
-	p         *Postgres
-	fileType  string
-	fileID    int
-	buf       []plugins.Record
-	inserted  int64
-	copies    int
-	fallbacks int
-	staging   bool // the staging table exists in this session
+	p    *Postgres
+	tx   *sql.Tx
+	conn *sql.Conn
+	t    plugins.Table
+	q    statements
+
+	buf               []staged
+	fresh, known, all []int // scratch, indexes into buf
+	counts            map[int64]int64
+	copies, fallbacks int
+	open              bool // the savepoint of the last COPY is still open
+	staging           bool // the staging table exists in this transaction
+	dirty             bool // and holds the rows of an earlier merge
 }
 
-func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, fileType string, fileID int) (store.Loader, error) {
-	return &loader{tx: tx, conn: conn, p: p, fileType: fileType, fileID: fileID}, nil
+// staged is a record and the ledger row of its file.
+type staged struct {
+	file int64
+	rec  plugins.Record
 }
 
-func (l *loader) Add(ctx context.Context, recs []plugins.Record) error {
-	l.buf = append(l.buf, recs...)
-	if len(l.buf) < chunk {
-		return nil
+// statements are a loader's SQL for its table.
+type statements struct {
+	table     string // quoted
+	ncols     int
+	copyTable string
+	copyStage string
+	// createStage makes the session's staging table: the table's columns
+	// and _ord, the merge order.
+	createStage   string
+	truncateStage string
+	mergeStage    string
+	// values and returning enclose the VALUES rows of a small merge.
+	values, returning string
+	savepoint         string
+}
+
+// savepoints names each loader's savepoint apart from the others' in its
+// transaction.
+var savepoints atomic.Int64
+
+// newLoader starts the loader of table t inside tx, which is open on conn.
+func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, t plugins.Table) (Loader, error) {
+	for _, k := range t.Key {
+		if k < 0 || k >= len(t.Columns) {
+			return nil, fmt.Errorf("table %s: key column %d of %d columns", t.Name, k, len(t.Columns))
+		}
 	}
-	return l.flush(ctx)
+	return &loader{p: p, tx: tx, conn: conn, t: t, q: newStatements(t), counts: map[int64]int64{}}, nil
 }
 
-func (l *loader) Merge(ctx context.Context) (int64, error) {
+func newStatements(t plugins.Table) statements {
+	names := []string{"_file_id", "_index"}
+	if t.HasTime {
+		names = append(names, "_event_time")
+	}
+	names = append(names, "_extra")
+	if len(t.Key) == 0 {
+		names = append(names, "_key")
+	}
+	for _, c := range t.Columns {
+		names = append(names, c.Name)
+	}
+	var keys []string
+	for _, k := range t.Key {
+		keys = append(keys, pq.QuoteIdentifier(t.Columns[k].Name))
+	}
+	if len(keys) == 0 {
+		keys = []string{"_key"}
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = pq.QuoteIdentifier(n)
+	}
+	cols := strings.Join(quoted, ", ")
+	table := pq.QuoteIdentifier(t.Name)
+	// One staging table per shape of table: a session keeps it across
+	// transactions, and a table whose columns change gets a new one.
+	sum := sha256.Sum256([]byte(t.Name + "\x00" + cols))
+	stage := pq.QuoteIdentifier("carpipe_stage_" + hex.EncodeToString(sum[:8]))
+	conflict := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO NOTHING RETURNING _file_id)" +
+		" SELECT _file_id, count(*) FROM ins GROUP BY _file_id"
+	return statements{
+		table:         table,
+		ncols:         len(names),
+		copyTable:     "COPY " + table + " (" + cols + ") FROM STDIN",
+		copyStage:     "COPY " + stage + " (" + cols + ", _ord) FROM STDIN",
+		createStage:   "CREATE TEMP TABLE IF NOT EXISTS " + stage + " (LIKE " + table + ", _ord bigint) ON COMMIT DELETE ROWS",
+		truncateStage: "TRUNCATE " + stage,
+		mergeStage: "WITH ins AS (INSERT INTO " + table + " (" + cols + ") SELECT " + cols + " FROM " + stage +
+			" ORDER BY _ord" + conflict,
+		values:    "WITH ins AS (INSERT INTO " + table + " (" + cols + ") VALUES ",
+		returning: conflict,
+		savepoint: "carpipe_copy_" + strconv.FormatInt(savepoints.Add(1), 10),
+	}
+}
+
+func (l *loader) Add(ctx context.Context, fileID int64, recs []plugins.Record) error {
+	if _, ok := l.counts[fileID]; !ok {
+		l.counts[fileID] = 0
+	}
+	for _, r := range recs {
+		if len(r.Values) != len(l.t.Columns) {
+			return fmt.Errorf("table %s: file id %d, record %d has %d values, want one per column: %d",
+				l.t.Name, fileID, r.Index, len(r.Values), len(l.t.Columns))
+		}
+		l.buf = append(l.buf, staged{fileID, r})
+		if len(l.buf) >= chunk {
+			if err := l.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l *loader) Merge(ctx context.Context) (map[int64]int64, error) {
 	if err := l.flush(ctx); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return l.inserted, nil
+	out := l.counts
+	l.counts = map[int64]int64{}
+	return out, nil
 }
 
 func (l *loader) flush(ctx context.Context) error {
-	recs := l.buf
-	l.buf = l.buf[:0]
-	var fresh, known []plugins.Record
-	for _, r := range recs {
-		if l.p.sent.seen(l.fileType, r.Key) {
-			known = append(known, r)
+	rows := l.buf
+	if len(rows) == 0 {
+		return nil
+	}
+	defer func() {
+		clear(rows) // let the records go
+		l.buf = rows[:0]
+	}()
+	sent := l.p.sent.view()
+	fresh, known, all := l.fresh[:0], l.known[:0], l.all[:0]
+	for i := range rows {
+		if sent.seen(l.t.Name, rows[i].rec.Key) {
+			known = append(known, i)
 		} else {
-			fresh = append(fresh, r)
+			fresh = append(fresh, i)
 		}
+		all = append(all, i)
 	}
-	// After two conflicts the file is most likely old data: stop trying.
-	if len(recs) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
-		return l.merge(ctx, recs)
+	l.fresh, l.known, l.all = fresh, known, all
+	// After two conflicts the data is most likely old: stop trying.
+	if len(fresh) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
+		return l.merge(ctx, rows, all)
 	}
-	if len(fresh) > 0 {
-		ok, err := l.copy(ctx, fresh)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			l.fallbacks++
-			l.p.fallbacks.Add(1)
-			return l.merge(ctx, recs)
-		}
+	ok, err := l.copy(ctx, rows, fresh)
+	if err != nil {
+		return err
 	}
-	return l.merge(ctx, known)
+	if !ok {
+		l.fallbacks++
+		l.p.fallbacks.Add(1)
+		return l.merge(ctx, rows, all)
+	}
+	return l.merge(ctx, rows, known)
 }
 
-// copy sends recs, whose keys are distinct, by COPY; false when a key was
-// already stored, in which case nothing of recs is.
-func (l *loader) copy(ctx context.Context, recs []plugins.Record) (bool, error) {
-	slices.SortFunc(recs, func(a, b plugins.Record) int { return strings.Compare(a.Key, b.Key) })
-	if _, err := l.tx.ExecContext(ctx, "SAVEPOINT carpipe_copy"); err != nil {
+// copy sends rows[idx], whose keys are distinct, by COPY; false when a key
+// was already stored, in which case nothing of them is.
+func (l *loader) copy(ctx context.Context, rows []staged, idx []int) (bool, error) {
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(rows[a].rec.Key, rows[b].rec.Key) })
+	sp := l.q.savepoint
+	q := "SAVEPOINT " + sp
+	if l.open {
+		// Releasing the last COPY's savepoint only now spares a round trip.
+		q = "RELEASE SAVEPOINT " + sp + "; " + q
+	}
+	if _, err := l.tx.ExecContext(ctx, q); err != nil {
 		return false, err
 	}
+	l.open = true
 	l.copies++
 	l.p.copies.Add(1)
-	n, err := l.send(ctx, copyRecords, recs)
+	n, err := l.send(ctx, l.q.copyTable, rows, idx)
 	var pe *pq.Error
 	if errors.As(err, &pe) && pe.Code == "23505" {
-		_, err := l.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT carpipe_copy; RELEASE SAVEPOINT carpipe_copy")
+		l.open = false
+		_, err := l.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp+"; RELEASE SAVEPOINT "+sp)
 		return false, err
 	}
 	if err != nil {
-		return false, err
+		return false, l.rowError(err, rows, idx)
 	}
-	if _, err := l.tx.ExecContext(ctx, "RELEASE SAVEPOINT carpipe_copy"); err != nil {
-		return false, err
+	if n != int64(len(idx)) {
+		return false, fmt.Errorf("table %s: COPY stored %d rows of %d", l.t.Name, n, len(idx))
 	}
-	l.inserted += n
+	for _, i := range idx {
+		l.counts[rows[i].file]++
+	}
 	return true, nil
 }
 
-// merge inserts recs in key order, then file order, skipping stored keys.
-func (l *loader) merge(ctx context.Context, recs []plugins.Record) error {
-	if len(recs) == 0 {
+// merge inserts rows[idx] in key order, then file order, skipping stored
+// keys.
+func (l *loader) merge(ctx context.Context, rows []staged, idx []int) error {
+	if len(idx) == 0 {
 		return nil
 	}
-	if len(recs) < copyMin {
-		slices.SortFunc(recs, func(a, b plugins.Record) int {
-			if c := strings.Compare(a.Key, b.Key); c != 0 {
-				return c
-			}
-			return a.Index - b.Index
-		})
-		rows := make([]store.Row, len(recs))
-		for i, r := range recs {
-			rows[i] = store.Row{FileType: l.fileType, Key: r.Key, Time: r.EventTime, Payload: r.Payload, FileID: l.fileID}
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := strings.Compare(rows[a].rec.Key, rows[b].rec.Key); c != 0 {
+			return c
 		}
-		n, err := insert(ctx, l.tx, rows)
-		l.inserted += n[l.fileID]
-		return err
+		return a - b
+	})
+	if len(idx) < copyMin {
+		return l.insert(ctx, rows, idx)
 	}
-	// Many rows: COPY them to a staging table rather than build arrays.
-	if !l.staging {
-		if _, err := l.tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS carpipe_stage
-			(file_type text, record_key text, event_time timestamptz, payload text, ord int) ON COMMIT DELETE ROWS`); err != nil {
+	// Many rows: COPY them to a staging table rather than send parameters.
+	var prep string
+	switch {
+	case !l.staging:
+		prep = l.q.createStage
+	case l.dirty:
+		prep = l.q.truncateStage
+	}
+	if prep != "" {
+		if _, err := l.tx.ExecContext(ctx, prep); err != nil {
 			return err
 		}
 		l.staging = true
 	}
-	if _, err := l.send(ctx, copyStage, recs); err != nil {
-		return err
+	l.dirty = true
+	if _, err := l.send(ctx, l.q.copyStage, rows, idx); err != nil {
+		return l.rowError(err, rows, idx)
 	}
-	res, err := l.tx.ExecContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-		SELECT file_type, record_key, event_time, payload::jsonb, $1 FROM carpipe_stage
-		ORDER BY record_key COLLATE "C", ord
-		ON CONFLICT (file_type, record_key) DO NOTHING`, l.fileID)
+	return l.count(ctx, l.q.mergeStage)
+}
+
+// insert merges a few rows by one INSERT … VALUES, whose parameters take
+// their columns' types.
+func (l *loader) insert(ctx context.Context, rows []staged, idx []int) error {
+	per := maxParams / l.q.ncols
+	for lo := 0; lo < len(idx); lo += per {
+		part := idx[lo:min(lo+per, len(idx))]
+		args := make([]any, 0, len(part)*l.q.ncols)
+		var b strings.Builder
+		b.Grow(len(l.q.values) + len(l.q.returning) + len(part)*l.q.ncols*7)
+		b.WriteString(l.q.values)
+		for j, i := range part {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			first := len(args)
+			args = l.appendArgs(args, rows[i])
+			for a := first; a < len(args); a++ {
+				if a > first {
+					b.WriteByte(',')
+				}
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(a + 1))
+			}
+			b.WriteByte(')')
+		}
+		b.WriteString(l.q.returning)
+		if err := l.count(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("table %s: records of file ids %v: %w", l.t.Name, files(rows, part), err)
+		}
+	}
+	return nil
+}
+
+// appendArgs appends a row's values in column order, as text or nil.
+func (l *loader) appendArgs(args []any, s staged) []any {
+	args = append(args, s.file, int64(s.rec.Index))
+	if l.t.HasTime {
+		if s.rec.EventTime != nil {
+			args = append(args, string(appendTime(nil, *s.rec.EventTime)))
+		} else {
+			args = append(args, nil)
+		}
+	}
+	if s.rec.Extra != nil {
+		args = append(args, string(s.rec.Extra)) // as text: lib/pq sends []byte as binary
+	} else {
+		args = append(args, nil)
+	}
+	if len(l.t.Key) == 0 {
+		args = append(args, s.rec.Key)
+	}
+	for _, v := range s.rec.Values {
+		if v.Valid {
+			args = append(args, v.Text)
+		} else {
+			args = append(args, nil)
+		}
+	}
+	return args
+}
+
+// count runs a merge, which returns the rows it inserted per file id.
+func (l *loader) count(ctx context.Context, query string, args ...any) error {
+	res, err := l.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	l.inserted += n
-	if err == nil {
-		_, err = l.tx.ExecContext(ctx, "TRUNCATE carpipe_stage")
+	defer res.Close()
+	for res.Next() {
+		var file, n int64
+		if err := res.Scan(&file, &n); err != nil {
+			return err
+		}
+		l.counts[file] += n
 	}
-	return err
+	return res.Err()
+}
+
+// appendRow writes a row in COPY's text format, without its newline.
+func (l *loader) appendRow(buf []byte, s staged) []byte {
+	buf = strconv.AppendInt(buf, s.file, 10)
+	buf = append(buf, '\t')
+	buf = strconv.AppendInt(buf, int64(s.rec.Index), 10)
+	if l.t.HasTime {
+		buf = append(buf, '\t')
+		if s.rec.EventTime != nil {
+			buf = appendTime(buf, *s.rec.EventTime)
+		} else {
+			buf = append(buf, `\N`...)
+		}
+	}
+	buf = append(buf, '\t')
+	if s.rec.Extra != nil {
+		buf = appendCopy(buf, s.rec.Extra)
+	} else {
+		buf = append(buf, `\N`...)
+	}
+	if len(l.t.Key) == 0 {
+		buf = append(buf, '\t')
+		buf = appendCopy(buf, s.rec.Key)
+	}
+	for _, v := range s.rec.Values {
+		buf = append(buf, '\t')
+		if v.Valid {
+			buf = appendCopy(buf, v.Text)
+		} else {
+			buf = append(buf, `\N`...)
+		}
+	}
+	return buf
+}
+
+// copyWhere finds the line and column of a COPY error in its context.
+var copyWhere = regexp.MustCompile(`(?m)^COPY [^,]+, line (\d+)(?:, column ([a-z0-9_]+))?`)
+
+// rowError names the record a COPY of rows[idx] failed on, when the
+// server says which.
+func (l *loader) rowError(err error, rows []staged, idx []int) error {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	m := copyWhere.FindStringSubmatch(pe.Where)
+	if m == nil {
+		return fmt.Errorf("table %s: records of file ids %v: %w", l.t.Name, files(rows, idx), err)
+	}
+	line, _ := strconv.Atoi(m[1])
+	if line < 1 || line > len(idx) {
+		return fmt.Errorf("table %s: %w", l.t.Name, err)
+	}
+	s := rows[idx[line-1]]
+	field := ""
+	if m[2] != "" {
+		field = ", column " + m[2]
+		for _, c := range l.t.Columns {
+			if c.Name == m[2] && c.Property != c.Name {
+				field += " (property " + strconv.Quote(c.Property) + ")"
+			}
+		}
+	}
+	return fmt.Errorf("table %s: file id %d, record %d%s: %w", l.t.Name, s.file, s.rec.Index, field, err)
+}
+
+// files lists the file ids of rows[idx], each once.
+func files(rows []staged, idx []int) []int64 {
+	var out []int64
+	for _, i := range idx {
+		if !slices.Contains(out, rows[i].file) {
+			out = append(out, rows[i].file)
+		}
+	}
+	return out
 }
 
 // copyData is lib/pq's COPY statement taking whole lines of COPY text,
@@ -174,14 +436,10 @@ type copyData interface {
 	Exec(args []driver.Value) (driver.Result, error)
 }
 
-// The two COPY targets: records, whose last column is the file id, and
-// the staging table, whose last is the record's index in the file.
-const (
-	copyRecords = "COPY records (file_type, record_key, event_time, payload, file_id) FROM STDIN"
-	copyStage   = "COPY carpipe_stage (file_type, record_key, event_time, payload, ord) FROM STDIN"
-)
-
-func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) (n int64, err error) {
+// send COPYs rows[idx] in that order; into the staging table each row
+// also carries its rank, _ord.
+func (l *loader) send(ctx context.Context, query string, rows []staged, idx []int) (n int64, err error) {
+	stage := query == l.q.copyStage
 	err = l.conn.Raw(func(dc any) (err error) {
 		// Raw closes a connection its callback calls bad, which waits for
 		// the transaction open on it: that is ours, so it would wait
@@ -200,28 +458,15 @@ func (l *loader) send(ctx context.Context, query string, recs []plugins.Record) 
 		if !ok {
 			return fmt.Errorf("postgres: %T cannot send COPY data", st)
 		}
-		stage := query == copyStage
 		buf := make([]byte, 0, 64<<10)
-		for i, r := range recs {
-			buf = appendCopy(buf, l.fileType)
-			buf = append(buf, '\t')
-			buf = appendCopy(buf, r.Key)
-			buf = append(buf, '\t')
-			if r.EventTime != nil {
-				buf = appendTime(buf, *r.EventTime)
-			} else {
-				buf = append(buf, "\\N"...)
-			}
-			buf = append(buf, '\t')
-			buf = appendCopy(buf, r.Payload)
-			buf = append(buf, '\t')
+		for j, i := range idx {
+			buf = l.appendRow(buf, rows[i])
 			if stage {
-				buf = strconv.AppendInt(buf, int64(r.Index), 10)
-			} else {
-				buf = strconv.AppendInt(buf, int64(l.fileID), 10)
+				buf = append(buf, '\t')
+				buf = strconv.AppendInt(buf, int64(j), 10)
 			}
 			// CopyData ends each call with a newline.
-			if len(buf) >= 60<<10 || i == len(recs)-1 {
+			if len(buf) >= 60<<10 || j == len(idx)-1 {
 				if _, err := cd.CopyData(ctx, string(buf)); err != nil {
 					return err
 				}
@@ -280,44 +525,4 @@ func appendCopy[T ~string | ~[]byte](buf []byte, s T) []byte {
 		start = i + 1
 	}
 	return append(buf, s[start:]...)
-}
-
-// insertMany inserts a group's rows in one statement, in the order given.
-func (p *Postgres) insertMany(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
-	for _, r := range rows {
-		p.sent.seen(r.FileType, r.Key)
-	}
-	return insert(ctx, tx, rows)
-}
-
-func insert(ctx context.Context, tx *sql.Tx, rows []store.Row) (map[int]int64, error) {
-	types := make([]string, len(rows))
-	keys := make([]string, len(rows))
-	times := make([]sql.NullString, len(rows))
-	payloads := make([]string, len(rows))
-	files := make([]int64, len(rows))
-	for i, r := range rows {
-		types[i], keys[i], payloads[i], files[i] = r.FileType, r.Key, string(r.Payload), int64(r.FileID)
-		if r.Time != nil {
-			times[i] = sql.NullString{String: r.Time.Format(time.RFC3339Nano), Valid: true}
-		}
-	}
-	res, err := tx.QueryContext(ctx, `INSERT INTO records (file_type, record_key, event_time, payload, file_id)
-		SELECT ft, k, t, p::jsonb, f FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bigint[])
-		WITH ORDINALITY AS u(ft, k, t, p, f, o) ORDER BY o
-		ON CONFLICT (file_type, record_key) DO NOTHING RETURNING file_id`,
-		pq.Array(types), pq.Array(keys), pq.GenericArray{A: times}, pq.Array(payloads), pq.Array(files))
-	if err != nil {
-		return nil, err
-	}
-	defer res.Close()
-	out := map[int]int64{}
-	for res.Next() {
-		var id int
-		if err := res.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[id]++
-	}
-	return out, res.Err()
 }

@@ -91,7 +91,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("cannot connect to postgres %s: %s%s", where(cfg), mask(err.Error(), p.secrets(cfg)...), p.tlsHint(err))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Many: p.insertMany, Fatal: outage, Retry: retry, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLegacyLoader, Many: p.insertMany, Fatal: outage, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }

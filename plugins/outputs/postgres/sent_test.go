@@ -39,3 +39,23 @@ func TestSentKeysStartsAfresh(t *testing.T) {
 		t.Error("the filter kept its keys past sentCap; it should start afresh")
 	}
 }
+
+// TestSentViewKeepsItsBits: a chunk's view of the filter only gains bits,
+// even when another chunk starts the filter afresh meanwhile, so a key's
+// second copy in the chunk never looks new.
+func TestSentViewKeepsItsBits(t *testing.T) {
+	var s sentKeys
+	v := s.view()
+	if v.seen("a", "k") {
+		t.Fatal("k seen before it was sent")
+	}
+	for i := range sentCap + sentCap/10 {
+		s.seen("b", fmt.Sprint(i))
+	}
+	if !v.seen("a", "k") {
+		t.Error("the view lost k when the filter started afresh")
+	}
+	if s.seen("a", "k") {
+		t.Error("the fresh filter still holds k")
+	}
+}
