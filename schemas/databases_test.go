@@ -118,20 +118,21 @@ func TestDatabasesTakeValidRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tx, err := l.Begin(ctx, plugins.FileInfo{Run: run, Input: "in", Path: "t_1.json", FileType: "t", Size: int64(file.Len()), SHA256: strings.Repeat("ab", 32)})
+			tx, err := l.Load(ctx, []plugins.FileInfo{{Run: run, Input: "in", Path: "t_1.json", FileType: "t", Size: int64(file.Len()), SHA256: strings.Repeat("ab", 32)}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, b := range batches {
-				if err := tx.Add(ctx, b); err != nil {
+				if err := tx.Add(ctx, 0, b); err != nil {
 					tx.Rollback()
 					t.Fatalf("Add: %v", err)
 				}
 			}
-			counts, err := tx.Commit(ctx)
-			if err != nil {
-				t.Fatalf("Commit: %v", err)
+			out, err := tx.Commit(ctx)
+			if err != nil || out[0].Err != nil {
+				t.Fatalf("Commit: %v %v", err, out)
 			}
+			counts := out[0].Counts
 			if counts.Inserted+counts.Duplicate != int64(records) || counts.Rejected != int64(rejects) {
 				t.Fatalf("counts %+v, want %d records and %d rejects", counts, records, rejects)
 			}

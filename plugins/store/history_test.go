@@ -1,14 +1,12 @@
 package store_test
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +21,6 @@ type ledger interface {
 	plugins.Ledger
 	plugins.History
 	plugins.Locator
-	plugins.Viewer
 	plugins.Closer
 	plugins.Planner
 }
@@ -229,67 +226,3 @@ func TestRunsAndRejects(t *testing.T) {
 	})
 }
 
-// TestApplyViews: a view is created once, replaced when its SQL changes,
-// and never over something carpipe did not create.
-func TestApplyViews(t *testing.T) {
-	ledgers(t, func(t *testing.T, l ledger, db *sql.DB) {
-		ctx := context.Background()
-		v := plugins.View{Name: "t_view", FileType: "t", Columns: []plugins.Column{{Name: "a", Property: "a", Type: plugins.ColInteger}}}
-		for i, want := range []int{1, 0} {
-			touched, err := l.ApplyViews(ctx, []plugins.View{v})
-			if err != nil || len(touched) != want {
-				t.Fatalf("apply %d: touched %v, %v", i, touched, err)
-			}
-		}
-		v.Columns = append(v.Columns, plugins.Column{Name: "b", Property: "b.c'd", Type: plugins.ColText},
-			plugins.Column{Name: "t", Property: "t", Type: plugins.ColTimestamp})
-		if touched, err := l.ApplyViews(ctx, []plugins.View{v}); err != nil || len(touched) != 1 {
-			t.Fatalf("a changed view: touched %v, %v", touched, err)
-		}
-		var fileID int
-		run, _ := l.StartRun(ctx, "p", "")
-		// The views read the generic records table, which loads no longer
-		// write: the rows go in by hand.
-		id := load(t, l, plugins.FileInfo{Run: run, Input: "in", Path: "t.json", FileType: "t", Size: 1, SHA256: "d"}, plugins.Batch{})
-		ins := "INSERT INTO records (file_type, record_key, payload, file_id, created_at) VALUES ('t', $1, $2, $3, $4)"
-		if _, pg := l.(*postgres.Postgres); !pg {
-			ins = strings.NewReplacer("$1", "?", "$2", "?", "$3", "?", "$4", "?").Replace(ins)
-		}
-		for _, r := range [][2]string{
-			{"k", `{"a":7,"b.c'd":"x","t":"2020-01-01T00:00:00Z"}`},
-			// Values of another type, as an older schema let in.
-			{"old", `{"a":"seven","b.c'd":8,"t":"2020-13-01T00:00:00Z"}`},
-		} {
-			if _, err := db.Exec(ins, r[0], r[1], id, time.Now().UTC()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var a int64
-		var b string
-		if err := db.QueryRow("SELECT file_id, a, b FROM t_view WHERE a IS NOT NULL").Scan(&fileID, &a, &b); err != nil || a != 7 || b != "x" || fileID == 0 {
-			t.Errorf("t_view row: %d %q, %v", a, b, err)
-		}
-		// SQLite keeps date-times as the text stored.
-		q := "SELECT count(*) FROM t_view WHERE a IS NULL AND b IS NULL AND t = '2020-13-01T00:00:00Z'"
-		if _, pg := l.(*postgres.Postgres); pg {
-			q = "SELECT count(*) FROM t_view WHERE a IS NULL AND b IS NULL AND t IS NULL"
-		}
-		var nulls int
-		if err := db.QueryRow(q).Scan(&nulls); err != nil || nulls != 1 {
-			t.Errorf("values of another type: %d rows of NULLs, %v", nulls, err)
-		}
-
-		if _, err := db.Exec("CREATE VIEW mine AS SELECT 1 AS one"); err != nil {
-			t.Fatal(err)
-		}
-		mine := plugins.View{Name: "mine", FileType: "m"}
-		touched, err := l.ApplyViews(ctx, []plugins.View{mine, {Name: "other", FileType: "o"}})
-		if err == nil || !strings.Contains(err.Error(), "view mine: the name is taken by a view carpipe did not create") || !slices.Equal(touched, []string{"other"}) {
-			t.Errorf("over a view of someone else's: touched %v, %v", touched, err)
-		}
-		var one int
-		if err := db.QueryRow("SELECT one FROM mine").Scan(&one); err != nil || one != 1 {
-			t.Errorf("the other view was changed: %v", err)
-		}
-	})
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/plugins"
+	"github.com/carpipe/carpipe/plugins/store"
 )
 
 const (
@@ -84,7 +85,7 @@ type statements struct {
 var savepoints atomic.Int64
 
 // newLoader starts the loader of table t inside tx, which is open on conn.
-func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, t plugins.Table) (Loader, error) {
+func (p *Postgres) newLoader(_ context.Context, conn *sql.Conn, tx *sql.Tx, t plugins.Table) (store.Loader, error) {
 	for _, k := range t.Key {
 		if k < 0 || k >= len(t.Columns) {
 			return nil, fmt.Errorf("table %s: key column %d of %d columns", t.Name, k, len(t.Columns))

@@ -37,7 +37,7 @@ func init() {
 		Name:   "postgres",
 		Doc:    "Stores records and the file ledger in PostgreSQL, loading with COPY.",
 		Sample: sample,
-		New:    func() any { return &Postgres{ConnectTimeout: 10 * time.Second} },
+		New:    func() any { return &Postgres{ConnectTimeout: 10 * time.Second, Store: store.Store{Dialect: dialect.Postgres}} },
 	})
 }
 
@@ -91,7 +91,7 @@ func (p *Postgres) Init(ctx context.Context, env plugins.Env) error {
 		db.Close()
 		return fmt.Errorf("cannot connect to postgres %s: %s%s", where(cfg), mask(err.Error(), p.secrets(cfg)...), p.tlsHint(err))
 	}
-	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLegacyLoader, Many: p.insertMany, Fatal: outage, Retry: retry, Log: env.Logger}
+	p.Store = store.Store{DB: db, Dialect: dialect.Postgres, Loader: p.newLoader, Fatal: outage, Retry: retry, Log: env.Logger}
 	p.Store.Open()
 	return nil
 }

@@ -41,11 +41,16 @@ func open(t *testing.T) (*Postgres, *sql.DB) {
 }
 
 func TestLedger(t *testing.T) {
-	plugintest.Ledger(t, func(t *testing.T) (plugins.Ledger, *sql.DB) { return open(t) })
-}
-
-func TestGroup(t *testing.T) {
-	plugintest.Group(t, func(t *testing.T) (plugins.Ledger, *sql.DB) { return open(t) })
+	plugintest.Ledger(t, func(t *testing.T, tables []plugins.Table) (plugins.Ledger, *sql.DB) {
+		p, db := open(t)
+		if err := p.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Apply(t.Context(), tables); err != nil {
+			t.Fatal(err)
+		}
+		return p, db
+	})
 }
 
 func TestDSN(t *testing.T) {
@@ -463,44 +468,54 @@ func TestNulInPayload(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	table := plugins.Table{Name: "t", FileType: "t", Columns: []plugins.Column{{Name: "s", Property: "s", Type: plugins.ColJSON}}}
+	if _, err := p.Apply(ctx, []plugins.Table{table}); err != nil {
+		t.Fatal(err)
+	}
 	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	load := func(info plugins.FileInfo, b plugins.Batch) (plugins.Counts, error) {
+		tx, err := p.Load(ctx, []plugins.FileInfo{info})
+		if err != nil {
+			return plugins.Counts{}, err
+		}
+		defer tx.Rollback()
+		if err := tx.Add(ctx, 0, b); err != nil {
+			return plugins.Counts{}, err
+		}
+		out, err := tx.Commit(ctx)
+		if err != nil {
+			return plugins.Counts{}, err
+		}
+		return out[0].Counts, out[0].Err
 	}
 	for _, n := range []int{3, 1500} {
 		info := plugins.FileInfo{Run: run, Input: "in", Path: fmt.Sprintf("nul%d.json", n), FileType: "t", SHA256: strconv.Itoa(n)}
 		var b plugins.Batch
 		for i := range n {
-			payload := fmt.Sprintf(`{"i":%d}`, i)
+			v := fmt.Sprintf(`{"i":%d}`, i)
 			if i == n/2 {
-				payload = `{"s":"a\u0000b"}`
+				v = `"a\u0000b"`
 			}
-			b.Records = append(b.Records, plugins.Record{Index: i, Key: fmt.Sprintf("%d-%d", n, i), Payload: []byte(payload)})
+			b.Records = append(b.Records, plugins.Record{Index: i, Key: fmt.Sprintf("%d-%d", n, i),
+				Values: []plugins.Value{{Text: v, Valid: true}}, Payload: []byte(`{"s":` + v + `}`)})
 		}
-		tx, err := p.Begin(ctx, info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = tx.Add(ctx, b)
-		if err == nil {
-			_, err = tx.Commit(ctx)
-		}
-		if rerr := tx.Rollback(); rerr != nil {
-			t.Errorf("%d records: Rollback after the failure: %v", n, rerr)
-		}
+		_, err := load(info, b)
 		var pe *pq.Error
 		if err == nil || errors.Is(err, plugins.ErrFatal) || !errors.As(err, &pe) || pe.Code.Class() != "22" {
 			t.Fatalf("%d records with a \\u0000: %v; want a data error (class 22) that is not fatal", n, err)
 		}
 		var files, records int
-		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM records)").Scan(&files, &records); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM t)").Scan(&files, &records); err != nil {
 			t.Fatal(err)
 		}
 		if files != 0 || records != 0 {
-			t.Errorf("%d records: %d files and %d records rows left after the failure", n, files, records)
+			t.Errorf("%d records: %d files and %d rows left after the failure", n, files, records)
 		}
 		// What the engine does next: record the failure.
-		if err := p.Fail(ctx, info, err.Error()); err != nil {
+		if _, err := p.Fail(ctx, info, err.Error()); err != nil {
 			t.Fatalf("Fail: %v", err)
 		}
 		if st, err := p.Lookup(ctx, info.Input, info.Path, info.SHA256); err != nil || st != plugins.StatusFailed {
@@ -511,14 +526,9 @@ func TestNulInPayload(t *testing.T) {
 		}
 	}
 	// The connections are still good.
-	tx, err := p.Begin(ctx, plugins.FileInfo{Run: run, Input: "in", Path: "ok.json", FileType: "t", SHA256: "ok"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Add(ctx, plugins.Batch{Records: []plugins.Record{{Key: "ok", Payload: []byte(`{"ok":true}`)}}}); err != nil {
-		t.Fatal(err)
-	}
-	if c, err := tx.Commit(ctx); err != nil || c.Inserted != 1 {
+	c, err := load(plugins.FileInfo{Run: run, Input: "in", Path: "ok.json", FileType: "t", SHA256: "ok"},
+		plugins.Batch{Records: []plugins.Record{{Key: "ok", Values: []plugins.Value{{Text: "true", Valid: true}}, Payload: []byte(`{"s":true}`)}}})
+	if err != nil || c.Inserted != 1 {
 		t.Fatalf("a good file after the failures: %+v, %v", c, err)
 	}
 }
@@ -531,11 +541,14 @@ func TestLostConnectionIsFatal(t *testing.T) {
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := p.Apply(ctx, []plugins.Table{{Name: "t", FileType: "t"}}); err != nil {
+		t.Fatal(err)
+	}
 	run, err := p.StartRun(ctx, "p", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := p.Begin(ctx, plugins.FileInfo{Run: run, Input: "in", Path: "a.json", FileType: "t", SHA256: "a"})
+	tx, err := p.Load(ctx, []plugins.FileInfo{{Run: run, Input: "in", Path: "a.json", FileType: "t", SHA256: "a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +559,7 @@ func TestLostConnectionIsFatal(t *testing.T) {
 	if err != nil || !killed {
 		t.Fatalf("terminating the file's session: %v, %v", killed, err)
 	}
-	err = tx.Add(ctx, plugins.Batch{Records: []plugins.Record{{Key: "k", Payload: []byte(`{}`)}}})
+	err = tx.Add(ctx, 0, plugins.Batch{Records: []plugins.Record{{Key: "k", Payload: []byte(`{}`)}}})
 	if err == nil {
 		_, err = tx.Commit(ctx)
 	}
