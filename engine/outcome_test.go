@@ -55,7 +55,8 @@ func (f *fixture) withAmbiguous() {
 		os.WriteFile(filepath.Join(dir, n), b, 0o644)
 	}
 	os.WriteFile(filepath.Join(dir, "status_copy.schema.json"), []byte(`{"type":"object","x-carpipe":{
-		"match":"^vehicles_status_(?P<timestamp>\\d{10})\\.json$","records":"/vehicle_status","key":["vehicle_id"]}}`), 0o644)
+		"match":"^vehicles_status_(?P<timestamp>\\d{10})\\.json$","records":"/vehicle_status","key":["vehicle_id"]},
+		"properties":{"vehicle_id":{"type":"string"}}}`), 0o644)
 	set, err := schemas.Load(dir, schemas.Options{})
 	if err != nil {
 		f.t.Fatal(err)

@@ -339,7 +339,8 @@ func TestMetricsEveryOutcome(t *testing.T) {
 	schemasDir := filepath.Join(dir, "schemas")
 	copyDir(t, "../../schemas", schemasDir)
 	os.WriteFile(filepath.Join(schemasDir, "status_copy.schema.json"), []byte(`{"type":"object","x-carpipe":{
-		"match":"^vehicles_status_(?P<timestamp>\\d{10})\\.json$","records":"/vehicle_status","key":["vehicle_id"]}}`), 0o644)
+		"match":"^vehicles_status_(?P<timestamp>\\d{10})\\.json$","records":"/vehicle_status","key":["vehicle_id"]},
+		"properties":{"vehicle_id":{"type":"string"}}}`), 0o644)
 	sample := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join("../../testdata/sample", name))
 		if err != nil {
