@@ -26,8 +26,9 @@ const (
 	chunk = 8192
 	// copyMin: below it one INSERT beats COPY's extra round trips.
 	copyMin = 256
-	// maxSavepoints keeps a transaction's subtransactions under the 64 that
-	// PostgreSQL caches; past that every session's snapshots get slower.
+	// maxSavepoints keeps a loader's subtransactions under the 64 that
+	// PostgreSQL caches per transaction; past that every session's
+	// snapshots get slower. A transaction of several tables may pass it.
 	maxSavepoints = 60
 	// maxParams is the most parameters a statement may have.
 	maxParams = 65535
@@ -318,7 +319,7 @@ func (l *loader) appendArgs(args []any, s staged) []any {
 			args = append(args, nil)
 		}
 	}
-	if s.rec.Extra != nil {
+	if len(s.rec.Extra) > 0 {
 		args = append(args, string(s.rec.Extra)) // as text: lib/pq sends []byte as binary
 	} else {
 		args = append(args, nil)
@@ -367,7 +368,7 @@ func (l *loader) appendRow(buf []byte, s staged) []byte {
 		}
 	}
 	buf = append(buf, '\t')
-	if s.rec.Extra != nil {
+	if len(s.rec.Extra) > 0 {
 		buf = appendCopy(buf, s.rec.Extra)
 	} else {
 		buf = append(buf, `\N`...)
