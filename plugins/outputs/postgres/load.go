@@ -66,7 +66,6 @@ type staged struct {
 
 // statements are a loader's SQL for its table.
 type statements struct {
-	table     string // quoted
 	ncols     int
 	copyTable string
 	copyStage string
@@ -126,7 +125,6 @@ func newStatements(t plugins.Table) statements {
 	conflict := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO NOTHING RETURNING _file_id)" +
 		" SELECT _file_id, count(*) FROM ins GROUP BY _file_id"
 	return statements{
-		table:         table,
 		ncols:         len(names),
 		copyTable:     "COPY " + table + " (" + cols + ") FROM STDIN",
 		copyStage:     "COPY " + stage + " (" + cols + ", _ord) FROM STDIN",
