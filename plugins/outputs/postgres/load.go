@@ -27,8 +27,9 @@ const (
 	chunk = 8192
 	// copyMin: below it one INSERT beats COPY's extra round trips.
 	copyMin = 256
-	// maxSavepoints keeps a transaction's subtransactions under the 64 that
-	// PostgreSQL caches; past that every session's snapshots get slower.
+	// maxSavepoints keeps a loader's subtransactions under the 64 that
+	// PostgreSQL caches per transaction; past that every session's
+	// snapshots get slower. A transaction of several tables may pass it.
 	maxSavepoints = 60
 	// maxParams is the most parameters a statement may have.
 	maxParams = 65535
@@ -66,7 +67,6 @@ type staged struct {
 
 // statements are a loader's SQL for its table.
 type statements struct {
-	table     string // quoted
 	ncols     int
 	copyTable string
 	copyStage string
@@ -126,7 +126,6 @@ func newStatements(t plugins.Table) statements {
 	conflict := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO NOTHING RETURNING _file_id)" +
 		" SELECT _file_id, count(*) FROM ins GROUP BY _file_id"
 	return statements{
-		table:         table,
 		ncols:         len(names),
 		copyTable:     "COPY " + table + " (" + cols + ") FROM STDIN",
 		copyStage:     "COPY " + stage + " (" + cols + ", _ord) FROM STDIN",
@@ -319,7 +318,7 @@ func (l *loader) appendArgs(args []any, s staged) []any {
 			args = append(args, nil)
 		}
 	}
-	if s.rec.Extra != nil {
+	if len(s.rec.Extra) > 0 {
 		args = append(args, string(s.rec.Extra)) // as text: lib/pq sends []byte as binary
 	} else {
 		args = append(args, nil)
@@ -368,7 +367,7 @@ func (l *loader) appendRow(buf []byte, s staged) []byte {
 		}
 	}
 	buf = append(buf, '\t')
-	if s.rec.Extra != nil {
+	if len(s.rec.Extra) > 0 {
 		buf = appendCopy(buf, s.rec.Extra)
 	} else {
 		buf = append(buf, `\N`...)

@@ -526,22 +526,27 @@ func TestLoadBadValue(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		n    int
+		col  int
+		bad  string
 		want string
 	}{
-		{"copy", copyMin + 10, ", record 7, column i: "},
-		{"insert", 10, "table all_types: records of file ids ["},
+		{"copy", copyMin + 10, 2, "12x", ", record 7, column i: "},
+		{"insert", 10, 2, "12x", "table all_types: records of file ids ["},
+		// PostgreSQL's text cannot hold a NUL, which JSON's \u0000 can.
+		{"nul", copyMin + 10, 0, "a\x00b", ", record 7"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			recs := make([]plugins.Record, c.n)
 			for i := range recs {
 				recs[i] = plugins.Record{Index: i, Key: fmt.Sprintf(`["%s%d"]`, c.name, i), Values: []plugins.Value{{Text: fmt.Sprint(c.name, i), Valid: true}, {}, {Text: "1", Valid: true}, {}, {}, {}}}
 			}
-			recs[7].Values[2].Text = "12x"
+			recs[7].Values[c.col].Text = c.bad
 			_, _, err := loadTx(t, p, alltypes, true, recs)
 			var pe *pq.Error
 			if err == nil || !errors.As(err, &pe) || pe.Code.Class() != "22" || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("a bad integer: %v; want a data error (class 22) containing %q", err, c.want)
+				t.Fatalf("a bad value: %v; want a data error (class 22) containing %q", err, c.want)
 			}
+			t.Log(err)
 		})
 	}
 	var rows int
