@@ -225,4 +225,3 @@ func TestRunsAndRejects(t *testing.T) {
 		}
 	})
 }
-

@@ -37,7 +37,9 @@ func init() {
 		Name:   "postgres",
 		Doc:    "Stores records and the file ledger in PostgreSQL, loading with COPY.",
 		Sample: sample,
-		New:    func() any { return &Postgres{ConnectTimeout: 10 * time.Second, Store: store.Store{Dialect: dialect.Postgres}} },
+		New: func() any {
+			return &Postgres{ConnectTimeout: 10 * time.Second, Store: store.Store{Dialect: dialect.Postgres}}
+		},
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -126,6 +128,8 @@ func (l *loader) row(fileID int64, r plugins.Record) error {
 			default:
 				return fmt.Errorf("record %d: column %s: %q is not true or false", r.Index, c.Name, v.Text)
 			}
+		case plugins.ColNumber:
+			l.args = append(l.args, number(v.Text))
 		case plugins.ColInteger:
 			n, err := strconv.ParseInt(v.Text, 10, 64)
 			if err != nil {
@@ -231,4 +235,21 @@ func (l *loader) statement(n int) string {
 		b.WriteString(row)
 	}
 	return b.String()
+}
+
+// number is how a number column holds a JSON number: a double when the
+// double spells the same decimal number, so that numbers compare and sort
+// as numbers; else its exact text, which no double would keep apart from
+// its neighbours (0.1 and 0.10000000000000000001).
+func number(text string) any {
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return text
+	}
+	exact, ok := new(big.Rat).SetString(text)
+	short, ok2 := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	if !ok || !ok2 || exact.Cmp(short) != 0 {
+		return text
+	}
+	return f
 }

@@ -47,10 +47,11 @@ var kinds = map[string]kind{
 	// it comes back as time.RFC3339Nano, not the stored text.
 	plugins.ColTimestamp: {"timestamptz", "datetime", field.TypeTime, 8},
 	plugins.ColInteger:   {"bigint", "integer", field.TypeInt64, 8},
-	// numeric is exact on PostgreSQL. SQLite's NUMERIC affinity keeps an
-	// integer within int64 exactly and makes any other number a double:
-	// exact only to about 15 significant digits.
-	plugins.ColNumber: {"numeric", "numeric", field.TypeFloat64, varlen},
+	// numeric is exact on PostgreSQL. SQLite's NUMERIC affinity would turn
+	// a number past a double's precision into a double, so two keys could
+	// become one: blob affinity keeps what the loader binds, a double when
+	// it spells the same number, else the exact text (see the sqlite output's number).
+	plugins.ColNumber: {"numeric", "blob", field.TypeFloat64, varlen},
 	// On SQLite the loaders bind 0 or 1 (a Go bool); the text "true"
 	// would be kept as text by the NUMERIC affinity of boolean.
 	plugins.ColBoolean: {"boolean", "boolean", field.TypeBool, 1},

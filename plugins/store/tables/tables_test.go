@@ -568,9 +568,13 @@ func TestScan(t *testing.T) {
 			mustApply(t, db, d, every())
 			ins := q(d, `INSERT INTO every (_file_id, _index, _event_time, id, "at", n, x, ok, doc, speed_km_h, _extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 			at := "2020-09-13T12:00:00.123456Z"
-			big := "12345678901234567890.123456789" // exact on PostgreSQL only
+			big := "12345678901234567890.123456789"
+			// PostgreSQL's numeric spells a number its own way; SQLite keeps
+			// the text of one no double spells (the loader binds a double
+			// where one does).
+			x := "1500"
 			if d == dialect.SQLite {
-				big = "0.25"
+				x = "1.50e3"
 			}
 			for i, r := range [][]any{
 				{at, `a<&>"é` + "\n", at, "9007199254740993", "1.50e3", true, `{"a": [1, {"b": null}], "s": "x"}`, big, `{"y": "w", "zz": 1}`},
@@ -582,7 +586,7 @@ func TestScan(t *testing.T) {
 				}
 			}
 			want := []string{
-				`{"id":"a<&>\"é\n","at":"2020-09-13T12:00:00.123456Z","n":9007199254740993,"x":1500,"ok":true,"doc":{"a":[1,{"b":null}],"s":"x"},"Speed km/h":` + big + `,"y":"w","zz":1}`,
+				`{"id":"a<&>\"é\n","at":"2020-09-13T12:00:00.123456Z","n":9007199254740993,"x":` + x + `,"ok":true,"doc":{"a":[1,{"b":null}],"s":"x"},"Speed km/h":` + big + `,"y":"w","zz":1}`,
 				`{"id":"b","x":-7,"ok":false,"doc":1.10}`,
 				`{"id":"c","at":"1999-12-31T23:59:59.000000Z","n":-1,"doc":null}`,
 			}
