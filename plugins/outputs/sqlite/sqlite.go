@@ -66,6 +66,8 @@ func DSN(path string) string {
 // is set, since that writes.
 func readOnlyDSN(path string) string {
 	q := url.Values{}
+	// foreign_keys only sets the connection: Ent's planner wants it on.
+	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Set("mode", "ro")
 	q.Set("_time_format", "sqlite")
