@@ -88,6 +88,11 @@ func (e *Engine) Plan(ctx context.Context) (plugins.Plan, error) {
 	if !ok {
 		return plugins.Plan{}, errNoPlan
 	}
+	if r, ok := e.ledger.(plugins.Readier); ok {
+		if err := r.Ready(ctx); err != nil {
+			return plugins.Plan{}, err
+		}
+	}
 	return p.Plan(ctx, ts)
 }
 
