@@ -109,7 +109,7 @@ outputs:
 	code, out, errs := carpipe(t, "run", "-c", cfg)
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "6 processed, 0 failed, 0 skipped, 0 unmatched", "60 inserted, 0 duplicate, 0 rejected")
-	if n := count("SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, db, ""); n != 60 {
 		t.Fatalf("%d records stored; want 60", n)
 	}
 	if n := count("SELECT count(*) FROM files WHERE status = 'processed' AND input = 'bucket' AND records_inserted = 10"); n != 6 {
@@ -141,7 +141,7 @@ outputs:
 	code, out2, errs2 := carpipe(t, "run", "-c", cfg)
 	wantCode(t, code, exitOK, out2, errs2)
 	wantContains(t, out2, "0 processed, 0 failed, 6 skipped", "0 inserted, 0 duplicate, 0 rejected")
-	if n := count("SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, db, ""); n != 60 {
 		t.Fatalf("the second run changed the records: %d", n)
 	}
 	got := keys()

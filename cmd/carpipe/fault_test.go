@@ -18,9 +18,9 @@ func TestDatabaseRefusesOneFile(t *testing.T) {
 	wantCode(t, code, exitOK, out, errs)
 	for _, q := range []string{
 		`CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
-			IF NEW.payload->>'status' = 'poison' THEN RAISE EXCEPTION 'refused by a test trigger'; END IF;
+			IF NEW.status = 'poison' THEN RAISE EXCEPTION 'refused by a test trigger'; END IF;
 			RETURN NEW; END $$ LANGUAGE plpgsql`,
-		`CREATE TRIGGER refuse BEFORE INSERT ON records FOR EACH ROW EXECUTE FUNCTION refuse()`,
+		`CREATE TRIGGER refuse BEFORE INSERT ON vehicles_status FOR EACH ROW EXECUTE FUNCTION refuse()`,
 		// The ledger too refuses one file's row: its failure cannot even be
 		// recorded, and it must stay where it is.
 		`CREATE FUNCTION refuse_file() RETURNS trigger AS $$ BEGIN
@@ -57,7 +57,7 @@ func TestDatabaseRefusesOneFile(t *testing.T) {
 	if !strings.Contains(out, "3 processed, 3 failed, 0 skipped") {
 		t.Errorf("summary:\n%s\n%s", out, errs)
 	}
-	if n := p.count(t, "SELECT count(*) FROM records"); n != 2+10 {
+	if n := stored(t, p.db, ""); n != 2+10 {
 		t.Errorf("%d records stored, want 12", n)
 	}
 	for _, f := range []string{"vehicles_status_1600000002.json", "vehicles_status_1600000004.json"} {

@@ -69,7 +69,7 @@ outputs:
 	code, out, errs := carpipe(t, "run", "-c", path)
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "6 processed, 0 failed, 0 skipped, 0 unmatched", "60 inserted, 0 duplicate, 0 rejected")
-	if n := p.count(t, "SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, p.db, ""); n != 60 {
 		t.Fatalf("%d records stored; want 60", n)
 	}
 	if n := p.count(t, "SELECT count(*) FROM files WHERE status = 'processed' AND input = 'uploads'"); n != 6 {
@@ -92,7 +92,7 @@ outputs:
 	code, out, errs = carpipe(t, "run", "-c", path)
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "0 processed, 0 failed, 0 skipped", "0 inserted, 0 duplicate")
-	if n := p.count(t, "SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, p.db, ""); n != 60 {
 		t.Fatalf("the second run changed the records: %d", n)
 	}
 	if n := p.count(t, "SELECT count(*) FROM runs WHERE status = 'ok'"); n != 2 {

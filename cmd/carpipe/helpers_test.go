@@ -151,3 +151,39 @@ func abs(p string) string {
 	a, _ := filepath.Abs(p)
 	return a
 }
+
+// stored counts the records held in the tables of every file type the
+// database knows (file_types lists them); where, when given, filters the
+// rows, e.g. "_file_id = 3".
+func stored(t *testing.T, db *sql.DB, where string) int {
+	t.Helper()
+	rows, err := db.Query("SELECT table_name FROM file_types ORDER BY table_name")
+	if err != nil {
+		t.Fatalf("file_types: %v", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	n := 0
+	for _, name := range tables {
+		q := `SELECT count(*) FROM "` + name + `"`
+		if where != "" {
+			q += " WHERE " + where
+		}
+		var c int
+		if err := db.QueryRow(q).Scan(&c); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		n += c
+	}
+	return n
+}

@@ -40,7 +40,7 @@ func TestRunConcurrentSharedKeys(t *testing.T) {
 			wantCode(t, code, exitOK, out, errs)
 			wantContains(t, out, fmt.Sprintf("%d processed, 0 failed", nFiles),
 				fmt.Sprintf("%d inserted, %d duplicate", unique, nFiles*perFile-unique))
-			if n := p.count(t, "SELECT count(*) FROM records"); n != unique {
+			if n := stored(t, p.db, ""); n != unique {
 				t.Fatalf("%d records, want %d", n, unique)
 			}
 			// Sorted merges never deadlock: nothing had to be retried.

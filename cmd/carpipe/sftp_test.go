@@ -92,7 +92,7 @@ outputs:
 	code, out, errs := carpipe(t, "run", "-c", cfg)
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "6 processed, 0 failed, 0 skipped, 0 unmatched", "60 inserted, 0 duplicate, 0 rejected")
-	if n := count("SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, db, ""); n != 60 {
 		t.Fatalf("%d records stored; want 60", n)
 	}
 	if n := count("SELECT count(*) FROM files WHERE status = 'processed' AND input = 'remote' AND records_inserted = 10"); n != 6 {
@@ -106,7 +106,7 @@ outputs:
 	code, out, errs = carpipe(t, "run", "-c", cfg)
 	wantCode(t, code, exitOK, out, errs)
 	wantContains(t, out, "0 processed, 0 failed, 0 skipped, 0 unmatched", "0 inserted, 0 duplicate, 0 rejected")
-	if n := count("SELECT count(*) FROM records"); n != 60 {
+	if n := stored(t, db, ""); n != 60 {
 		t.Fatalf("the second run changed the records: %d", n)
 	}
 	if got := remoteFiles(); !slices.Equal(got, want) {
