@@ -4,8 +4,8 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/carpipe/carpipe/plugins"
-	"github.com/carpipe/carpipe/plugins/store"
 	"github.com/carpipe/carpipe/plugins/outputs/sqlite"
+	"github.com/carpipe/carpipe/plugins/store"
 )
 
 // typed is the SQLite output, as the tests embed it.
