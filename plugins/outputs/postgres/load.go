@@ -27,13 +27,15 @@ const (
 	chunk = 8192
 	// copyMin: below it one INSERT beats COPY's extra round trips.
 	copyMin = 256
-	// maxSavepoints keeps a loader's subtransactions under the 64 that
-	// PostgreSQL caches per transaction; past that every session's
-	// snapshots get slower. A transaction of several tables may pass it.
-	maxSavepoints = 60
 	// maxParams is the most parameters a statement may have.
 	maxParams = 65535
 )
+
+// maxSavepoints keeps a loader's subtransactions under the 64 that
+// PostgreSQL caches per transaction; past that every session's snapshots
+// get slower. A transaction of several tables may pass it. A variable, for
+// the tests of what comes after it.
+var maxSavepoints = 60
 
 // loader sends one table's records in chunks. A chunk's keys this process
 // has not sent before go by plain COPY into the table, sorted by key,
@@ -148,21 +150,15 @@ func (l *loader) Add(ctx context.Context, fileID int64, recs []plugins.Record) e
 			return fmt.Errorf("table %s: file id %d, record %d has %d values, want one per column: %d",
 				l.t.Name, fileID, r.Index, len(r.Values), len(l.t.Columns))
 		}
+		r.Payload = nil // the whole record's text is not stored: let it go
 		l.buf = append(l.buf, staged{fileID, r})
-		if len(l.buf) >= l.chunk() {
+		if len(l.buf) >= chunk {
 			if err := l.flush(ctx); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// chunk grows with the COPYs sent, so that a big file's records go by
-// COPY to its end within maxSavepoints: 8 of each size, doubling up to
-// 16 times the first, about 4.6 million records in all.
-func (l *loader) chunk() int {
-	return chunk << min(l.copies/8, 4)
 }
 
 func (l *loader) Merge(ctx context.Context) (map[int64]int64, error) {
@@ -194,8 +190,9 @@ func (l *loader) flush(ctx context.Context) error {
 		all = append(all, i)
 	}
 	l.fresh, l.known, l.all = fresh, known, all
-	// After two conflicts the data is most likely old: stop trying.
-	if len(fresh) < copyMin || l.copies >= maxSavepoints || l.fallbacks >= 2 {
+	// After a conflict the data may well be old: stop trying, and never
+	// risk a COPY without a savepoint.
+	if len(fresh) < copyMin || l.fallbacks >= 2 || l.copies >= maxSavepoints && l.fallbacks > 0 {
 		return l.merge(ctx, rows, all)
 	}
 	ok, err := l.copy(ctx, rows, fresh)
@@ -215,19 +212,28 @@ func (l *loader) flush(ctx context.Context) error {
 func (l *loader) copy(ctx context.Context, rows []staged, idx []int) (bool, error) {
 	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(rows[a].rec.Key, rows[b].rec.Key) })
 	sp := l.q.savepoint
-	q := "SAVEPOINT " + sp
-	if l.open {
-		// Releasing the last COPY's savepoint only now spares a round trip.
-		q = "RELEASE SAVEPOINT " + sp + "; " + q
+	// Past the savepoint budget a big file's fresh keys still go by COPY,
+	// bare: a stored key then aborts the transaction, and the file is
+	// loaded again, its keys now known to the sent filter, by merging.
+	bare := l.copies >= maxSavepoints
+	if !bare {
+		q := "SAVEPOINT " + sp
+		if l.open {
+			// Releasing the last COPY's savepoint only now spares a round trip.
+			q = "RELEASE SAVEPOINT " + sp + "; " + q
+		}
+		if _, err := l.tx.ExecContext(ctx, q); err != nil {
+			return false, err
+		}
+		l.open = true
 	}
-	if _, err := l.tx.ExecContext(ctx, q); err != nil {
-		return false, err
-	}
-	l.open = true
 	l.copies++
 	l.p.copies.Add(1)
 	n, err := l.send(ctx, l.q.copyTable, rows, idx)
 	var pe *pq.Error
+	if bare && errors.As(err, &pe) && pe.Code == "23505" {
+		return false, bareConflict{err}
+	}
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		l.open = false
 		_, err := l.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp+"; RELEASE SAVEPOINT "+sp)
@@ -533,3 +539,10 @@ func appendCopy[T ~string | ~[]byte](buf []byte, s T) []byte {
 	}
 	return append(buf, s[start:]...)
 }
+
+// bareConflict is a stored key met by a COPY without a savepoint: the
+// transaction is lost, and the file is to be loaded again (see retry).
+type bareConflict struct{ err error }
+
+func (e bareConflict) Error() string { return e.err.Error() + " (the file is loaded again, merging)" }
+func (e bareConflict) Unwrap() error { return e.err }

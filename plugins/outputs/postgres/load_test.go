@@ -437,6 +437,33 @@ func TestCopyStopsAfterConflicts(t *testing.T) {
 	}
 }
 
+// TestBareCopyConflict: past the savepoint budget a COPY goes without a
+// savepoint; when it meets a stored key the transaction is lost with an
+// error the store retries, and the file, loaded again, merges: its keys
+// are known to the sent filter by then.
+func TestBareCopyConflict(t *testing.T) {
+	defer func(n int) { maxSavepoints = n }(maxSavepoints)
+	maxSavepoints = 1
+	p, db := openKV(t)
+	q := second(t, p)
+	load(t, q, kv, records("o", chunk, chunk, "q"))
+	file := records("o", 0, 3*chunk, "p")
+	_, _, err := loadTx(t, p, kv, true, file)
+	if err == nil || !retry(err) {
+		t.Fatalf("a bare COPY meeting a stored key: %v; want an error the store retries", err)
+	}
+	n, s := load(t, p, kv, file)
+	// The keys the lost transaction sent are merged; the last chunk's,
+	// which it never reached, are still new to the filter: one COPY.
+	if n[0] != 2*chunk || s.copies != 1 || s.fallbacks != 0 {
+		t.Errorf("loaded again: %v inserted, %d COPYs, %d fallbacks; want %d, 1 and 0", n, s.copies, s.fallbacks, 2*chunk)
+	}
+	got := stored(t, db)
+	if len(got) != 3*chunk || got[fmt.Sprintf("o-%06d", chunk)] != "q" || got["o-000000"] != "p" {
+		t.Errorf("%d keys stored; o-%06d kept %q's copy, want q's", len(got), chunk, got[fmt.Sprintf("o-%06d", chunk)])
+	}
+}
+
 // TestCopyWaitsForConcurrentKeys: a COPY that meets a key another process
 // has sent but not committed waits for it; if it commits, the chunk is
 // merged and the counts are exact.

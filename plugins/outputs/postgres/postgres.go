@@ -421,7 +421,8 @@ func (e connectError) Unwrap() error { return e.error }
 // loads when tried again.
 func retry(err error) bool {
 	var pe *pq.Error
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+	var bc bareConflict
+	return errors.As(err, &bc) || errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // outage tells a database that is unavailable, which the engine waits out
