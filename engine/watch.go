@@ -38,7 +38,8 @@ type Loop struct {
 // each interval, and sooner when an input that implements plugins.Notifier
 // reports a change (once the change is min_age old). A failed loop is
 // logged and the next one tries again. When ctx ends, the files in flight
-// get the grace period to commit and Watch returns nil.
+// get the grace period to commit and Watch returns nil. A breaking schema
+// change ends it with the error.
 func (e *Engine) Watch(ctx context.Context, o WatchOptions) error {
 	if e.ledger == nil {
 		return errors.New("no database output")
@@ -55,6 +56,12 @@ func (e *Engine) Watch(ctx context.Context, o WatchOptions) error {
 	var later []time.Time // when notified changes are old enough to load
 	for {
 		l := e.loop(ctx, w)
+		// The schemas are read once, at the start: only a new deployment
+		// mends a breaking change, so waiting for one helps nobody.
+		if errors.Is(l.Err, plugins.ErrBreaking) {
+			o.Loop(l)
+			return l.Err
+		}
 		if l.Err != nil && ctx.Err() == nil {
 			e.log.Error("loop failed; trying again at the next poll", "error", l.Err.Error(), "next_poll", o.Interval.String())
 		}
