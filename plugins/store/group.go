@@ -432,3 +432,22 @@ func (s *Store) params(n int, row string) string {
 	}
 	return b.String()
 }
+
+// AddCounts runs query, whose rows are (file id, rows inserted), in tx and
+// adds them to counts: how a dialect's loader learns what a statement
+// stored for each file.
+func AddCounts(ctx context.Context, tx *sql.Tx, counts map[int64]int64, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var file, n int64
+		if err := rows.Scan(&file, &n); err != nil {
+			return err
+		}
+		counts[file] += n
+	}
+	return rows.Err()
+}

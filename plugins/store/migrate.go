@@ -27,6 +27,7 @@ import (
 
 	entmigrate "github.com/carpipe/carpipe/ent/migrate"
 	entschema "github.com/carpipe/carpipe/ent/schema"
+	"github.com/carpipe/carpipe/plugins/store/tables"
 )
 
 // advisoryLockKey serialises Migrate across every process that shares a
@@ -698,20 +699,5 @@ func (r *revisions) DeleteRevision(ctx context.Context, v string) error {
 	return nil
 }
 
-// bind turns ? into $n for PostgreSQL.
-func (r *revisions) bind(q string) string {
-	if r.d != dialect.Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range q {
-		if c == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+// bind writes q's placeholders for the revisions' dialect.
+func (r *revisions) bind(q string) string { return tables.Bind(r.d, q) }

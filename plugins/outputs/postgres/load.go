@@ -351,19 +351,7 @@ func (l *loader) appendArgs(args []any, s staged) []any {
 
 // count runs a merge, which returns the rows it inserted per file id.
 func (l *loader) count(ctx context.Context, query string, args ...any) error {
-	res, err := l.tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	for res.Next() {
-		var file, n int64
-		if err := res.Scan(&file, &n); err != nil {
-			return err
-		}
-		l.counts[file] += n
-	}
-	return res.Err()
+	return store.AddCounts(ctx, l.tx, l.counts, query, args...)
 }
 
 // appendRow writes a row in COPY's text format, without its newline.

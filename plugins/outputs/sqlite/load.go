@@ -208,19 +208,7 @@ func (l *loader) exec(ctx context.Context) error {
 // countSince counts the rows past l.last for each file: those of the
 // statement just run.
 func (l *loader) countSince(ctx context.Context) error {
-	rows, err := l.tx.QueryContext(ctx, `SELECT _file_id, count(*) FROM "`+l.t.Name+`" WHERE rowid > ? GROUP BY _file_id`, l.last)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return err
-		}
-		l.counts[id] += n
-	}
-	return rows.Err()
+	return store.AddCounts(ctx, l.tx, l.counts, `SELECT _file_id, count(*) FROM "`+l.t.Name+`" WHERE rowid > ? GROUP BY _file_id`, l.last)
 }
 
 func (l *loader) statement(n int) string {

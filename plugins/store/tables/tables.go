@@ -194,3 +194,22 @@ func keyText(names []string) string {
 // quote makes an identifier safe for both dialects: a plain name may
 // still be a keyword (order, user).
 func quote(name string) string { return `"` + name + `"` }
+
+// Bind writes a query's ? placeholders as dialect d wants them: $1, $2, …
+// on PostgreSQL.
+func Bind(d, query string) string {
+	if d != dialect.Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -83,22 +83,7 @@ func addFile(t *testing.T, db *sql.DB, d, path string) int64 {
 }
 
 // q writes ? placeholders as the dialect wants them.
-func q(d, query string) string {
-	if d != dialect.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func q(d, query string) string { return Bind(d, query) }
 
 func status() plugins.Table {
 	return plugins.Table{
