@@ -395,6 +395,22 @@ func (s *Store) loadedRows(ctx context.Context, tx *sql.Tx, files []plugins.File
 
 // setCounts writes the files' counts, in one statement per maxParams.
 func (s *Store) setCounts(ctx context.Context, tx *sql.Tx, counts [][5]int64) error {
+	if s.Dialect == dialect.SQLite && len(counts) > 1 {
+		// In process, a prepared statement per file costs a quarter of
+		// what SQLite spends joining a VALUES list to files.
+		st, err := tx.PrepareContext(ctx, `UPDATE files SET records_total = ?, records_inserted = ?,
+			records_duplicate = ?, records_rejected = ? WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, c := range counts {
+			if _, err := st.ExecContext(ctx, c[0], c[1], c[2], c[3], c[4]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for len(counts) > 0 {
 		n := min(len(counts), maxParams/5)
 		var q strings.Builder
