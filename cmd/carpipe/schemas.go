@@ -85,6 +85,7 @@ database.`,
 
 type typeJSON struct {
 	Type      string   `json:"type"`
+	Table     string   `json:"table"`
 	Match     string   `json:"match"`
 	Records   string   `json:"records"`
 	Key       []string `json:"key"`
@@ -93,10 +94,14 @@ type typeJSON struct {
 }
 
 func (c *cli) listTypes(set *schemas.Set, format string) error {
+	tables := map[string]string{}
+	for _, t := range set.Tables() {
+		tables[t.FileType] = t.Name
+	}
 	if format == "json" {
 		out := make([]typeJSON, len(set.Types))
 		for i, t := range set.Types {
-			out[i] = typeJSON{Type: t.Name(), Match: t.Match.String(), Records: t.Records, Key: t.Key, Time: t.Time, OnInvalid: t.OnInvalid}
+			out[i] = typeJSON{Type: t.Name(), Table: tables[t.Name()], Match: t.Match.String(), Records: t.Records, Key: t.Key, Time: t.Time, OnInvalid: t.OnInvalid}
 			if out[i].Key == nil {
 				out[i].Key = []string{}
 			}
@@ -104,7 +109,7 @@ func (c *cli) listTypes(set *schemas.Set, format string) error {
 		return c.writeJSON(out)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tMATCH\tRECORDS\tKEY\tTIME\tON INVALID")
+	fmt.Fprintln(tw, "TYPE\tTABLE\tMATCH\tRECORDS\tKEY\tTIME\tON INVALID")
 	for _, t := range set.Types {
 		key := strings.Join(t.Key, ", ")
 		if key == "" {
@@ -114,7 +119,7 @@ func (c *cli) listTypes(set *schemas.Set, format string) error {
 		if rec == "" {
 			rec = "(root)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), t.Match, rec, key, dash(t.Time), t.OnInvalid)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name(), tables[t.Name()], t.Match, rec, key, dash(t.Time), t.OnInvalid)
 	}
 	return tw.Flush()
 }
