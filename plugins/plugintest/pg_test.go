@@ -64,8 +64,11 @@ func TestLocalCluster(t *testing.T) {
 	if !strings.Contains(dir, "carpipe-pg-") {
 		t.Fatalf("data_directory %q, want the throw-away cluster's", dir)
 	}
-	if _, err := db.Exec("CREATE DATABASE local_check"); err != nil {
-		t.Fatal(err)
+	// The cluster outlives the test within one process (-count=2).
+	for _, q := range []string{"CREATE DATABASE local_check", "DROP DATABASE local_check"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
