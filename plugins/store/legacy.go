@@ -15,6 +15,10 @@ import (
 	"github.com/carpipe/carpipe/plugins"
 )
 
+// upgradeLockKey serialises the move of the old records across the
+// processes sharing a PostgreSQL database.
+const upgradeLockKey int64 = 0x63617270_75706772 // "carpupgr"
+
 // legacyPage is how many old records are read at once: reading and
 // writing take turns on the transaction's one connection.
 const legacyPage = 10000
@@ -37,6 +41,16 @@ func (s *Store) upgradeRecords(ctx context.Context, ts []plugins.Table) (moved i
 		return 0, err
 	}
 	defer tx.Rollback()
+	// Replicas starting together upgrade one after the other; the later
+	// ones find nothing left to move. SQLite's writer is one already.
+	if s.Dialect == dialect.Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", upgradeLockKey); err != nil {
+			return 0, err
+		}
+	}
+	if old, err := s.hasRecords(ctx, tx); err != nil || !old {
+		return 0, err
+	}
 	moved, err = s.moveRecords(ctx, conn, tx, ts)
 	if err != nil {
 		return 0, err
@@ -244,28 +258,40 @@ func columnText(typ string, v any) (string, bool) {
 
 // hasRecords tells whether the database still has an older carpipe's
 // generic records table.
-func (s *Store) hasRecords(ctx context.Context) (bool, error) {
+func (s *Store) hasRecords(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (bool, error) {
 	q := "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'"
 	if s.Dialect == dialect.Postgres {
 		q = "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'records'"
 	}
 	var n int
-	err := s.DB.QueryRowContext(ctx, q).Scan(&n)
+	err := db.QueryRowContext(ctx, q).Scan(&n)
 	return n > 0, err
 }
 
 // dropViews drops the typed views an older carpipe made over its records
-// table: the typed tables take their names.
+// table, which the typed tables replace under the same names. It reads
+// and drops in one transaction, under the upgrade's lock, so that a
+// replica never drops what another has just made a table.
 func (s *Store) dropViews(ctx context.Context) error {
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
 	var q string
 	if s.Dialect == dialect.Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", upgradeLockKey); err != nil {
+			return err
+		}
 		q = `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE n.nspname = current_schema() AND c.relkind = 'v'
 			AND obj_description(c.oid, 'pg_class') LIKE '` + legacyViewMark + `%'`
 	} else {
 		q = `SELECT name FROM sqlite_master WHERE type = 'view' AND sql LIKE '%-- ` + legacyViewMark + `%'`
 	}
-	rows, err := s.DB.QueryContext(ctx, q)
+	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -283,11 +309,11 @@ func (s *Store) dropViews(ctx context.Context) error {
 		return err
 	}
 	for _, v := range views {
-		if _, err := s.DB.ExecContext(ctx, "DROP VIEW IF EXISTS "+quoteIdent(v)); err != nil {
+		if _, err := tx.ExecContext(ctx, "DROP VIEW "+quoteIdent(v)); err != nil {
 			return err
 		}
 	}
-	return nil
+	return tx.Commit()
 }
 
 // legacyViewMark starts the note older carpipes left on their views.

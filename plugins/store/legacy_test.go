@@ -83,29 +83,25 @@ func upgrade(t *testing.T, d string, orphans bool) {
 		}
 	}
 
-	env := plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}
-	var l interface {
-		plugins.Ledger
-		plugins.Planner
-		plugins.Initer
-		plugins.Closer
+	// Replicas starting together: each migrates and applies at once, and
+	// the records move once.
+	ledgers := []upgrader{openLedger(t, d, dsn), openLedger(t, d, dsn), openLedger(t, d, dsn)}
+	errs := make(chan error, len(ledgers))
+	for _, l := range ledgers {
+		go func() {
+			err := l.Migrate(ctx)
+			if err == nil {
+				_, err = l.Apply(ctx, []plugins.Table{status})
+			}
+			errs <- err
+		}()
 	}
-	if d == dialect.Postgres {
-		l = &postgres.Postgres{DSN: dsn, ConnectTimeout: 5 * time.Second}
-	} else {
-		path := strings.TrimPrefix(dsn, "file:")
-		l = &sqlite.SQLite{Path: path[:strings.IndexByte(path, '?')]}
+	for range ledgers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := l.Init(ctx, env); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Apply(ctx, []plugins.Table{status}); err != nil {
-		t.Fatal(err)
-	}
+	l := ledgers[0]
 
 	// jsonb orders an object's keys by length first.
 	extra := `{"odometer":1.5,"status":3}`
@@ -140,6 +136,32 @@ func upgrade(t *testing.T, d string, orphans bool) {
 	if again := rows(t, db, `SELECT count(*) FROM vehicles_status`, d); again != "3" {
 		t.Errorf("after a second Apply: %s rows", again)
 	}
+}
+
+type upgrader interface {
+	plugins.Ledger
+	plugins.Planner
+	plugins.Closer
+}
+
+// openLedger opens the database output of dialect d on dsn.
+func openLedger(t *testing.T, d, dsn string) upgrader {
+	t.Helper()
+	var l interface {
+		upgrader
+		plugins.Initer
+	}
+	if d == dialect.Postgres {
+		l = &postgres.Postgres{DSN: dsn, ConnectTimeout: 5 * time.Second}
+	} else {
+		path := strings.TrimPrefix(dsn, "file:")
+		l = &sqlite.SQLite{Path: path[:strings.IndexByte(path, '?')]}
+	}
+	if err := l.Init(t.Context(), plugins.Env{Name: "db", Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // rows reads a query's rows as text, "NULL" for nulls, the columns joined
