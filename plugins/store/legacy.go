@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/lib/pq"
 
 	"github.com/carpipe/carpipe/plugins"
 )
@@ -48,7 +49,7 @@ func (s *Store) upgradeRecords(ctx context.Context, ts []plugins.Table) (moved i
 			return 0, err
 		}
 	}
-	if old, err := s.hasRecords(ctx, tx); err != nil || !old {
+	if old, err := tableExists(ctx, tx, s.Dialect, "records"); err != nil || !old {
 		return 0, err
 	}
 	moved, err = s.moveRecords(ctx, conn, tx, ts)
@@ -256,20 +257,6 @@ func columnText(typ string, v any) (string, bool) {
 	return string(b), err == nil
 }
 
-// hasRecords tells whether the database still has an older carpipe's
-// generic records table.
-func (s *Store) hasRecords(ctx context.Context, db interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}) (bool, error) {
-	q := "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'records'"
-	if s.Dialect == dialect.Postgres {
-		q = "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'records'"
-	}
-	var n int
-	err := db.QueryRowContext(ctx, q).Scan(&n)
-	return n > 0, err
-}
-
 // dropViews drops the typed views an older carpipe made over its records
 // table, which the typed tables replace under the same names. It reads
 // and drops in one transaction, under the upgrade's lock, so that a
@@ -309,7 +296,7 @@ func (s *Store) dropViews(ctx context.Context) error {
 		return err
 	}
 	for _, v := range views {
-		if _, err := tx.ExecContext(ctx, "DROP VIEW "+quoteIdent(v)); err != nil {
+		if _, err := tx.ExecContext(ctx, "DROP VIEW "+pq.QuoteIdentifier(v)); err != nil {
 			return err
 		}
 	}
@@ -318,5 +305,3 @@ func (s *Store) dropViews(ctx context.Context) error {
 
 // legacyViewMark starts the note older carpipes left on their views.
 const legacyViewMark = "carpipe: typed view of file type "
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

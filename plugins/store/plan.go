@@ -34,7 +34,7 @@ func (s *Store) Apply(ctx context.Context, ts []plugins.Table) (plugins.Plan, er
 		s.write.Lock()
 		defer s.write.Unlock()
 	}
-	old, err := s.hasRecords(ctx, s.DB)
+	old, err := tableExists(ctx, s.DB, s.Dialect, "records")
 	if err == nil && old {
 		err = s.dropViews(ctx)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -238,8 +237,4 @@ func PathText(p string) string {
 		p = p[n:]
 	}
 	return b.String()
-}
-
-func isNoRows(err error) bool {
-	return errors.Is(err, sql.ErrNoRows) || ent.IsNotFound(err)
 }
